@@ -1,0 +1,36 @@
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { startEmbeddedPostgres } from './embedded.js';
+import { migrate } from './migrate.js';
+import { createPool } from './pool.js';
+
+export interface Database {
+  url: string;
+  pool: pg.Pool;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export const EMBEDDED_DATA_DIR = '.pgdata';
+
+/** Connects to DATABASE_URL, or starts the embedded server; then applies migrations. */
+export async function openDatabase(config: Pick<Config, 'databaseUrl'>): Promise<Database> {
+  const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres(EMBEDDED_DATA_DIR) : undefined;
+  const url = config.databaseUrl ?? (embedded as { url: string }).url;
+  try {
+    await migrate(url);
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
+  const pool = createPool(url);
+  return {
+    url,
+    pool,
+    embedded: embedded !== undefined,
+    async close() {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,157 @@
+import type { ActivityRow } from './row-rules.js';
+
+/**
+ * Encodes rows in PostgreSQL's binary COPY format, so the server skips text-to-type conversion
+ * (the main cost of a text COPY, see shared/measurements.md). Column order is STAGE_COLUMNS.
+ */
+export const STAGE_COLUMNS = [
+  'ord',
+  'event_id',
+  'merchant_id',
+  'event_at',
+  'product',
+  'event_type',
+  'amount_kobo',
+  'status',
+  'channel',
+  'region',
+  'merchant_tier',
+  'run_id',
+] as const;
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+/** Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01. */
+const PG_EPOCH_SECONDS = 946_684_800;
+const TWO_32 = 4_294_967_296;
+
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX[65 + i] = 10 + i;
+  HEX[97 + i] = 10 + i;
+}
+
+export class BinaryCopyEncoder {
+  private buf: Buffer;
+  private off = 0;
+
+  constructor(capacity = 1 << 20) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
+
+  get length(): number {
+    return this.off;
+  }
+
+  header(): void {
+    this.ensure(19);
+    SIGNATURE.copy(this.buf, this.off);
+    this.off += SIGNATURE.length;
+    this.buf.writeInt32BE(0, this.off); // flags
+    this.buf.writeInt32BE(0, this.off + 4); // header extension length
+    this.off += 8;
+  }
+
+  trailer(): void {
+    this.ensure(2);
+    this.buf.writeInt16BE(-1, this.off);
+    this.off += 2;
+  }
+
+  /** Hands over the encoded bytes and starts a new buffer. */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(0, this.off));
+    this.off = 0;
+    return out;
+  }
+
+  row(ord: number, row: ActivityRow, runId: number): void {
+    const typeBytes = Buffer.byteLength(row.eventType);
+    const regionBytes = row.region === null ? 0 : Buffer.byteLength(row.region);
+    this.ensure(2 + 12 * 4 + 4 + 16 + 4 + 8 + 2 + typeBytes + 8 + 2 + 2 + regionBytes + 2 + 4 + 32);
+    const b = this.buf;
+    b.writeInt16BE(STAGE_COLUMNS.length, this.off);
+    this.off += 2;
+    this.int4(ord);
+    this.uuid(row.eventId);
+    this.int4(row.merchant);
+    this.timestamp(row.epochSeconds, row.micros);
+    this.int2(row.product);
+    this.text(row.eventType, typeBytes);
+    this.int8(row.amountKobo);
+    this.int2(row.status);
+    this.nullableInt2(row.channel);
+    if (row.region === null) this.nullField();
+    else this.text(row.region, regionBytes);
+    this.nullableInt2(row.tier);
+    this.int4(runId);
+  }
+
+  private ensure(bytes: number): void {
+    if (this.off + bytes <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + bytes));
+    this.buf.copy(bigger, 0, 0, this.off);
+    this.buf = bigger;
+  }
+
+  private nullField(): void {
+    this.buf.writeInt32BE(-1, this.off);
+    this.off += 4;
+  }
+
+  private int2(value: number): void {
+    this.buf.writeInt32BE(2, this.off);
+    this.buf.writeInt16BE(value, this.off + 4);
+    this.off += 6;
+  }
+
+  private nullableInt2(value: number | null): void {
+    if (value === null) this.nullField();
+    else this.int2(value);
+  }
+
+  private int4(value: number): void {
+    this.buf.writeInt32BE(4, this.off);
+    this.buf.writeInt32BE(value, this.off + 4);
+    this.off += 8;
+  }
+
+  /** An exact integer up to 2^53 as int8, without a BigInt per row. */
+  private int8(value: number): void {
+    const high = Math.floor(value / TWO_32);
+    this.buf.writeInt32BE(8, this.off);
+    this.buf.writeInt32BE(high, this.off + 4);
+    this.buf.writeUInt32BE(value - high * TWO_32, this.off + 8);
+    this.off += 12;
+  }
+
+  private timestamp(epochSeconds: number, micros: number): void {
+    const value = (epochSeconds - PG_EPOCH_SECONDS) * 1_000_000 + micros;
+    if (Number.isSafeInteger(value)) {
+      this.int8(value);
+      return;
+    }
+    // Beyond about ±285 years from 2000 a double is no longer exact.
+    this.buf.writeInt32BE(8, this.off);
+    this.buf.writeBigInt64BE(BigInt(epochSeconds - PG_EPOCH_SECONDS) * 1_000_000n + BigInt(micros), this.off + 4);
+    this.off += 12;
+  }
+
+  private text(value: string, byteLength: number): void {
+    this.buf.writeInt32BE(byteLength, this.off);
+    this.buf.write(value, this.off + 4, byteLength, 'utf8');
+    this.off += 4 + byteLength;
+  }
+
+  /** Writes a validated canonical UUID (8-4-4-4-12 hex) as its 16 bytes. */
+  private uuid(id: string): void {
+    const b = this.buf;
+    b.writeInt32BE(16, this.off);
+    let o = this.off + 4;
+    for (let i = 0; i < 36; i += 2) {
+      if (i === 8 || i === 13 || i === 18 || i === 23) i += 1;
+      b[o++] = ((HEX[id.charCodeAt(i)] as number) << 4) | (HEX[id.charCodeAt(i + 1)] as number);
+    }
+    this.off += 20;
+  }
+}

@@ -1,0 +1,68 @@
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import { loadConfigFromProcess } from '../../config.js';
+import { openDatabase } from '../../db/database.js';
+import { Importer, listImportFiles, type FileOutcome, type ImportProgress } from './importer.js';
+
+function formatRate(rows: number, seconds: number): string {
+  return `${Math.round(rows / Math.max(seconds, 0.001)).toLocaleString('en-US')} rows/s`;
+}
+
+function summaryTable(outcomes: FileOutcome[]): string {
+  const table = new Table({
+    head: ['file', 'status', 'read', 'inserted', 'duplicates', 'rejected', 'warnings', 'note'],
+  });
+  for (const o of outcomes) {
+    const warnings = Object.values(o.warningsByKind).reduce((a, b) => a + b, 0);
+    table.push([o.fileName, o.status, o.rowsRead, o.rowsInserted, o.rowsDuplicate, o.rowsRejected, warnings, o.message ?? '']);
+  }
+  return table.toString();
+}
+
+async function main(): Promise<number> {
+  const target = process.argv[2];
+  if (!target) {
+    console.error('usage: npm run import -- <file or folder>');
+    return 2;
+  }
+  const config = loadConfigFromProcess();
+  const files = await listImportFiles(target);
+  const database = await openDatabase(config);
+  const started = Date.now();
+  const bar = new cliProgress.SingleBar(
+    {
+      format: '{bar} {percentage}% | {value}/{total} MB | {rows} rows | {rate} | ETA {eta_formatted} | {file}',
+      hideCursor: true,
+      noTTYOutput: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(1, 0, { rows: 0, rate: '', file: '' });
+  const onProgress = (p: ImportProgress): void => {
+    const seconds = (Date.now() - started) / 1000;
+    bar.setTotal(Math.max(1, Math.round(p.bytesTotal / 1e6)));
+    bar.update(Math.round(p.bytesRead / 1e6), {
+      rows: p.rowsRead.toLocaleString('en-US'),
+      rate: formatRate(p.rowsRead, seconds),
+      file: `${p.currentFile ?? ''} (${p.filesDone}/${p.filesTotal})`,
+    });
+  };
+  try {
+    const importer = new Importer(database.pool, database.url, { batchRows: config.importBatchRows, onProgress });
+    const outcomes = await importer.importFiles(files);
+    bar.stop();
+    const seconds = (Date.now() - started) / 1000;
+    const rows = outcomes.reduce((a, o) => a + (o.status === 'skipped' ? 0 : o.rowsRead), 0);
+    console.log(summaryTable(outcomes));
+    console.log(`${files.length} file(s), ${rows} rows read in ${seconds.toFixed(1)} s (${formatRate(rows, seconds)})`);
+    return outcomes.some((o) => o.status === 'rejected' || o.status === 'failed') ? 1 : 0;
+  } catch (error) {
+    bar.stop();
+    console.error(`import failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
+
+process.exitCode = await main();

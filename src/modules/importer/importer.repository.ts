@@ -1,0 +1,288 @@
+import type { Writable } from 'node:stream';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { STAGE_COLUMNS } from './binary-copy.js';
+import { splitPair, splitTriple, type RollupDelta } from './batch-rollups.js';
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'rejected';
+
+export interface RunRecord {
+  id: number;
+  fileName: string;
+  fileSize: number;
+  fileMtime: Date | null;
+  fileHash: string;
+  status: RunStatus;
+  rowsRead: number;
+  rowsInserted: number;
+  rowsDuplicate: number;
+  rowsRejected: number;
+  rejectsByReason: Record<string, number>;
+  warningsByKind: Record<string, number>;
+  bytesCommitted: number;
+  nextLine: number;
+  message: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface RejectRecord {
+  runId: number;
+  line: number;
+  reason: string;
+  raw: string;
+}
+
+const RUN_COLUMNS = `id, file_name AS "fileName", file_size::float8 AS "fileSize", file_mtime AS "fileMtime",
+  file_hash AS "fileHash", status, rows_read::float8 AS "rowsRead", rows_inserted::float8 AS "rowsInserted",
+  rows_duplicate::float8 AS "rowsDuplicate", rows_rejected::float8 AS "rowsRejected",
+  rejects_by_reason AS "rejectsByReason", warnings_by_kind AS "warningsByKind",
+  bytes_committed::float8 AS "bytesCommitted", next_line::float8 AS "nextLine", message,
+  started_at AS "startedAt", finished_at AS "finishedAt"`;
+
+const IMPORT_LOCK_KEY = 727_274_001; // any constant: one importer at a time per database
+
+/** A session-level lock: a second importer (process or request) waits for the first to finish. */
+export async function acquireImportLock(client: pg.Client): Promise<void> {
+  await client.query('SELECT pg_advisory_lock($1)', [IMPORT_LOCK_KEY]);
+}
+
+/**
+ * Session settings for bulk loading, on the importer's own connection only:
+ * - synchronous_commit off: a commit does not wait for its WAL flush. A server crash can lose the
+ *   last batches, but each loses its ledger progress in the same transaction, so a rerun redoes
+ *   exactly those rows: nothing is counted twice or half.
+ * - work_mem: duplicate detection hashes a whole batch of event ids in memory.
+ * - temp_buffers: the staging table is a temporary table (no WAL, backend-local buffers).
+ * - statement_timeout: a batch may take minutes on slow disks, but never hang forever.
+ */
+export async function prepareImportSession(client: pg.Client): Promise<void> {
+  await client.query(`SET synchronous_commit = off; SET work_mem = '256MB'; SET temp_buffers = '512MB';
+    SET statement_timeout = '30min'; SET TimeZone = 'UTC'`);
+  await client.query(`CREATE TEMP TABLE IF NOT EXISTS stage (
+      ord int4, event_id uuid, merchant_id int4, event_at timestamptz, product int2, event_type text,
+      amount_kobo int8, status int2, channel int2, region text, merchant_tier int2, run_id int4
+    ) ON COMMIT DELETE ROWS`);
+}
+
+export function openStageCopy(client: pg.Client): Writable {
+  return client.query(copyFrom(`COPY stage (${STAGE_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`));
+}
+
+/**
+ * Moves the staged rows into activities, keeping the first occurrence of each event_id, and
+ * returns the ordinals of staged rows that were already known (duplicates of earlier batches).
+ * The duplicate scan runs only when fewer rows went in than were staged.
+ */
+export async function mergeStage(client: pg.Client, staged: number): Promise<number[]> {
+  const result = await client.query<{ ord: number }>(
+    `WITH inserted AS (
+       INSERT INTO activities (event_id, merchant_id, event_at, product, event_type, amount_kobo, status,
+                               channel, region, merchant_tier, run_id)
+       SELECT event_id, merchant_id, event_at, product, event_type, amount_kobo, status,
+              channel, region, merchant_tier, run_id
+       FROM stage
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING event_id
+     )
+     SELECT ord FROM stage
+     WHERE (SELECT count(*) FROM inserted) < $1
+       AND event_id NOT IN (SELECT event_id FROM inserted)`,
+    [staged],
+  );
+  return result.rows.map((r) => r.ord);
+}
+
+function unnestPairs(keys: Iterable<number>): [number[], number[]] {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (const key of keys) {
+    const [x, y] = splitPair(key);
+    a.push(x);
+    b.push(y);
+  }
+  return [a, b];
+}
+
+function unnestTriples(keys: Iterable<number>): [number[], number[], number[]] {
+  const a: number[] = [];
+  const b: number[] = [];
+  const c: number[] = [];
+  for (const key of keys) {
+    const [x, y, z] = splitTriple(key);
+    a.push(x);
+    b.push(y);
+    c.push(z);
+  }
+  return [a, b, c];
+}
+
+/** Applies a batch's rollup deltas. Presence keys already known to be stored may be left out. */
+export async function applyRollups(client: pg.Client, delta: RollupDelta): Promise<void> {
+  if (delta.monthVolume.size > 0) {
+    const [months, merchants] = unnestPairs(delta.monthVolume.keys());
+    await client.query(
+      `INSERT INTO merchant_month_volume (month, merchant_id, success_kobo)
+       SELECT * FROM unnest($1::int[], $2::int[], $3::numeric[])
+       ON CONFLICT (month, merchant_id)
+       DO UPDATE SET success_kobo = merchant_month_volume.success_kobo + EXCLUDED.success_kobo`,
+      [months, merchants, [...delta.monthVolume.values()].map(String)],
+    );
+  }
+  await insertPresence(client, 'product_merchants (product, merchant_id)', unnestPairs(delta.productMerchants));
+  await insertPresence(
+    client,
+    'product_month_merchants (product, month, merchant_id)',
+    unnestTriples(delta.productMonthMerchants),
+  );
+  await insertPresence(client, 'kyc_merchants (stage, merchant_id)', unnestPairs(delta.kycMerchants));
+  await insertPresence(
+    client,
+    'kyc_month_merchants (stage, month, merchant_id)',
+    unnestTriples(delta.kycMonthMerchants),
+  );
+  if (delta.productMonthStatus.size > 0) {
+    const [products, months] = unnestPairs(delta.productMonthStatus.keys());
+    const counts = [...delta.productMonthStatus.values()];
+    await client.query(
+      `INSERT INTO product_month_status (product, month, success, failed, pending)
+       SELECT * FROM unnest($1::smallint[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])
+       ON CONFLICT (product, month) DO UPDATE SET
+         success = product_month_status.success + EXCLUDED.success,
+         failed = product_month_status.failed + EXCLUDED.failed,
+         pending = product_month_status.pending + EXCLUDED.pending`,
+      [products, months, counts.map((c) => c[0]), counts.map((c) => c[1]), counts.map((c) => c[2])],
+    );
+  }
+}
+
+async function insertPresence(client: pg.Client, target: string, columns: number[][]): Promise<void> {
+  if ((columns[0] as number[]).length === 0) return;
+  const types = columns.length === 2 ? ['smallint', 'int'] : ['smallint', 'int', 'int'];
+  const params = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
+  await client.query(`INSERT INTO ${target} SELECT * FROM unnest(${params}) ON CONFLICT DO NOTHING`, columns);
+}
+
+export async function insertRejects(client: pg.Client, rejects: RejectRecord[]): Promise<void> {
+  if (rejects.length === 0) return;
+  await client.query(
+    `INSERT INTO import_rejects (run_id, line, reason, raw)
+     SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[])
+     ON CONFLICT (run_id, line) DO NOTHING`,
+    [rejects.map((r) => r.runId), rejects.map((r) => r.line), rejects.map((r) => r.reason), rejects.map((r) => r.raw)],
+  );
+}
+
+export interface RunProgress {
+  id: number;
+  status: RunStatus;
+  rowsRead: number;
+  rowsInserted: number;
+  rowsDuplicate: number;
+  rowsRejected: number;
+  rejectsByReason: Record<string, number>;
+  warningsByKind: Record<string, number>;
+  bytesCommitted: number;
+  nextLine: number;
+  message?: string | null;
+}
+
+export async function saveRunProgress(client: pg.Client | pg.Pool, run: RunProgress): Promise<void> {
+  await client.query(
+    `UPDATE import_runs SET status = $2, rows_read = $3, rows_inserted = $4, rows_duplicate = $5,
+       rows_rejected = $6, rejects_by_reason = $7, warnings_by_kind = $8, bytes_committed = $9,
+       next_line = $10, message = $11,
+       finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END
+     WHERE id = $1`,
+    [
+      run.id,
+      run.status,
+      run.rowsRead,
+      run.rowsInserted,
+      run.rowsDuplicate,
+      run.rowsRejected,
+      JSON.stringify(run.rejectsByReason),
+      JSON.stringify(run.warningsByKind),
+      run.bytesCommitted,
+      run.nextLine,
+      run.message ?? null,
+    ],
+  );
+}
+
+/** Bumps the data version and tells every listening instance, both at commit. */
+export async function bumpDataVersion(client: pg.Client): Promise<number> {
+  const result = await client.query<{ version: string }>(
+    `UPDATE data_version SET version = version + 1, committed_at = now() RETURNING version`,
+  );
+  const version = Number(result.rows[0]?.version);
+  await client.query(`SELECT pg_notify('data_version', $1)`, [String(version)]);
+  return version;
+}
+
+export async function runsForFile(db: pg.Pool, fileName: string): Promise<RunRecord[]> {
+  const result = await db.query<RunRecord>(
+    `SELECT ${RUN_COLUMNS} FROM import_runs WHERE file_name = $1 ORDER BY id DESC`,
+    [fileName],
+  );
+  return result.rows;
+}
+
+export interface NewRun {
+  fileName: string;
+  fileSize: number;
+  fileMtime: Date;
+  fileHash: string;
+  status: RunStatus;
+  bytesCommitted: number;
+  nextLine: number;
+  message?: string;
+}
+
+export async function createRun(db: pg.Pool, run: NewRun): Promise<number> {
+  const result = await db.query<{ id: number }>(
+    `INSERT INTO import_runs (file_name, file_size, file_mtime, file_hash, status, bytes_committed, next_line,
+                              message, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 = 'running' THEN NULL ELSE now() END)
+     RETURNING id`,
+    [run.fileName, run.fileSize, run.fileMtime, run.fileHash, run.status, run.bytesCommitted, run.nextLine, run.message ?? null],
+  );
+  return (result.rows[0] as { id: number }).id;
+}
+
+export async function setRunStatus(db: pg.Pool, id: number, status: RunStatus, message: string | null): Promise<void> {
+  await db.query(
+    `UPDATE import_runs SET status = $2, message = $3,
+       finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END WHERE id = $1`,
+    [id, status, message],
+  );
+}
+
+export async function listRuns(db: pg.Pool, limit: number, offset: number): Promise<RunRecord[]> {
+  const result = await db.query<RunRecord>(
+    `SELECT ${RUN_COLUMNS} FROM import_runs ORDER BY id DESC LIMIT $1 OFFSET $2`,
+    [limit, offset],
+  );
+  return result.rows;
+}
+
+export async function findRun(db: pg.Pool, id: number): Promise<RunRecord | undefined> {
+  const result = await db.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM import_runs WHERE id = $1`, [id]);
+  return result.rows[0];
+}
+
+export async function listRejects(
+  db: pg.Pool,
+  runId: number,
+  reason: string | undefined,
+  limit: number,
+  afterLine: number,
+): Promise<Array<{ line: number; reason: string; raw: string }>> {
+  const result = await db.query<{ line: number; reason: string; raw: string }>(
+    `SELECT line::float8 AS line, reason, raw FROM import_rejects
+     WHERE run_id = $1 AND ($2::text IS NULL OR reason = $2) AND line > $3
+     ORDER BY line LIMIT $4`,
+    [runId, reason ?? null, afterLine, limit],
+  );
+  return result.rows;
+}
