@@ -79,8 +79,10 @@ const COSMETIC_RATE = 0.02;
 const BLANK_LINE_RATE = 1 / 2500;
 /** Length of the region field of the one over-long record per file (> 64 KiB). */
 const TOO_LONG_FIELD_CHARS = 70_000;
-/** Same-file duplicate sources: the last RING valid rows of the current file. */
+/** Same-file duplicate sources: a sample of RING recent valid rows of the current file. */
 const RING = 10_000;
+/** Only rows whose index is a multiple of this (a power of two) become duplicate sources. */
+const RING_STRIDE = 4;
 /** Earlier-file duplicate sources: a bounded sample of rows from earlier files. */
 const POOL = 10_000;
 const POOL_TAKE_PER_FILE = 2_000;
@@ -104,6 +106,8 @@ interface EventTypeSpec {
   hi: number;
   /** amounts are multiples of this many kobo */
   stepKobo: number;
+  /** ln(hi / lo), precomputed */
+  logSpan: number;
 }
 
 interface ProductSpec {
@@ -117,6 +121,10 @@ interface ProductSpec {
   channels: Weighted<string>;
 }
 
+function et(name: string, weight: number, lo: number, hi: number, stepKobo: number): EventTypeSpec {
+  return { name, weight, lo, hi, stepKobo, logSpan: lo > 0 ? Math.log(hi / lo) : 0 };
+}
+
 const PRODUCTS: ProductSpec[] = [
   {
     name: 'POS',
@@ -126,9 +134,9 @@ const PRODUCTS: ProductSpec[] = [
     pendingRate: 0.04,
     channels: [['POS', 1]],
     types: [
-      { name: 'CARD_TRANSACTION', weight: 60, lo: 200, hi: 500_000, stepKobo: 1 },
-      { name: 'CASH_WITHDRAWAL', weight: 25, lo: 500, hi: 200_000, stepKobo: 10_000 },
-      { name: 'TRANSFER', weight: 15, lo: 100, hi: 500_000, stepKobo: 1 },
+      et('CARD_TRANSACTION', 60, 200, 500_000, 1),
+      et('CASH_WITHDRAWAL', 25, 500, 200_000, 10_000),
+      et('TRANSFER', 15, 100, 500_000, 1),
     ],
   },
   {
@@ -143,8 +151,8 @@ const PRODUCTS: ProductSpec[] = [
       ['WEB', 10],
     ],
     types: [
-      { name: 'AIRTIME_PURCHASE', weight: 65, lo: 100, hi: 10_000, stepKobo: 5_000 },
-      { name: 'DATA_PURCHASE', weight: 35, lo: 100, hi: 30_000, stepKobo: 10_000 },
+      et('AIRTIME_PURCHASE', 65, 100, 10_000, 5_000),
+      et('DATA_PURCHASE', 35, 100, 30_000, 10_000),
     ],
   },
   {
@@ -159,11 +167,11 @@ const PRODUCTS: ProductSpec[] = [
       ['WEB', 20],
     ],
     types: [
-      { name: 'ELECTRICITY', weight: 35, lo: 1_000, hi: 100_000, stepKobo: 100 },
-      { name: 'CABLE_TV', weight: 25, lo: 2_500, hi: 40_000, stepKobo: 5_000 },
-      { name: 'INTERNET', weight: 15, lo: 1_000, hi: 60_000, stepKobo: 100 },
-      { name: 'WATER', weight: 5, lo: 500, hi: 30_000, stepKobo: 100 },
-      { name: 'BETTING', weight: 20, lo: 100, hi: 200_000, stepKobo: 10_000 },
+      et('ELECTRICITY', 35, 1_000, 100_000, 100),
+      et('CABLE_TV', 25, 2_500, 40_000, 5_000),
+      et('INTERNET', 15, 1_000, 60_000, 100),
+      et('WATER', 5, 500, 30_000, 100),
+      et('BETTING', 20, 100, 200_000, 10_000),
     ],
   },
   {
@@ -177,8 +185,8 @@ const PRODUCTS: ProductSpec[] = [
       ['WEB', 60],
     ],
     types: [
-      { name: 'SUPPLIER_PAYMENT', weight: 60, lo: 5_000, hi: 500_000, stepKobo: 1 },
-      { name: 'INVOICE_PAYMENT', weight: 40, lo: 1_000, hi: 500_000, stepKobo: 1 },
+      et('SUPPLIER_PAYMENT', 60, 5_000, 500_000, 1),
+      et('INVOICE_PAYMENT', 40, 1_000, 500_000, 1),
     ],
   },
   {
@@ -193,10 +201,10 @@ const PRODUCTS: ProductSpec[] = [
       ['WEB', 10],
     ],
     types: [
-      { name: 'DEPOSIT', weight: 40, lo: 1_000, hi: 300_000, stepKobo: 100 },
-      { name: 'WITHDRAWAL', weight: 25, lo: 1_000, hi: 300_000, stepKobo: 100 },
-      { name: 'INTEREST_CREDIT', weight: 10, lo: 100, hi: 5_000, stepKobo: 1 },
-      { name: 'AUTO_SAVE', weight: 25, lo: 500, hi: 50_000, stepKobo: 10_000 },
+      et('DEPOSIT', 40, 1_000, 300_000, 100),
+      et('WITHDRAWAL', 25, 1_000, 300_000, 100),
+      et('INTEREST_CREDIT', 10, 100, 5_000, 1),
+      et('AUTO_SAVE', 25, 500, 50_000, 10_000),
     ],
   },
   {
@@ -211,9 +219,9 @@ const PRODUCTS: ProductSpec[] = [
       ['OFFLINE', 25],
     ],
     types: [
-      { name: 'SALE_RECORDED', weight: 60, lo: 100, hi: 150_000, stepKobo: 100 },
-      { name: 'INVENTORY_UPDATE', weight: 25, lo: 500, hi: 500_000, stepKobo: 100 },
-      { name: 'EXPENSE_LOGGED', weight: 15, lo: 100, hi: 100_000, stepKobo: 100 },
+      et('SALE_RECORDED', 60, 100, 150_000, 100),
+      et('INVENTORY_UPDATE', 25, 500, 500_000, 100),
+      et('EXPENSE_LOGGED', 15, 100, 100_000, 100),
     ],
   },
   {
@@ -227,9 +235,9 @@ const PRODUCTS: ProductSpec[] = [
       ['WEB', 30],
     ],
     types: [
-      { name: 'DOCUMENT_SUBMITTED', weight: 50, lo: 0, hi: 0, stepKobo: 1 },
-      { name: 'VERIFICATION_COMPLETED', weight: 35, lo: 0, hi: 0, stepKobo: 1 },
-      { name: 'TIER_UPGRADE', weight: 15, lo: 0, hi: 0, stepKobo: 1 },
+      et('DOCUMENT_SUBMITTED', 50, 0, 0, 1),
+      et('VERIFICATION_COMPLETED', 35, 0, 0, 1),
+      et('TIER_UPGRADE', 15, 0, 0, 1),
     ],
   },
 ];
@@ -268,9 +276,24 @@ const HOUR_WEIGHTS = [
 
 const PAD2: string[] = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 const PAD3: string[] = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
-const HEX4: string[] = Array.from({ length: 65536 }, (_, i) => i.toString(16).padStart(4, '0'));
-/** 'HH:MM' for each minute of the day */
-const HHMM: string[] = Array.from({ length: 1440 }, (_, i) => PAD2[Math.floor(i / 60)]! + ':' + PAD2[i % 60]!);
+const HEX_CODES: number[] = Array.from({ length: 16 }, (_, i) => i.toString(16).charCodeAt(0));
+/** 'HH:MM:SS' for each second of the day, built on first use (flat strings: fast to join) */
+let timesOfDay: string[] | undefined;
+function timeTable(): string[] {
+  timesOfDay ??= Array.from({ length: 86_400 }, (_, i) =>
+    String.fromCharCode(
+      48 + Math.floor(i / 36_000),
+      48 + (Math.floor(i / 3600) % 10),
+      58,
+      48 + Math.floor((i % 3600) / 600),
+      48 + (Math.floor(i / 60) % 10),
+      58,
+      48 + Math.floor((i % 60) / 10),
+      48 + (i % 10),
+    ),
+  );
+  return timesOfDay;
+}
 
 const DAY_MS = 86_400_000;
 
@@ -312,25 +335,50 @@ class Rng {
     return items[this.int(items.length)] as T;
   }
 
-  /** random v4 UUID, lower case */
+  /** random v4 UUID, lower case (built from char codes: a flat string, no concatenation) */
   uuid(): string {
     const a = this.u32();
     const b = this.u32();
     const c = this.u32();
     const d = this.u32();
-    return (
-      HEX4[a >>> 16]! +
-      HEX4[a & 0xffff]! +
-      '-' +
-      HEX4[b >>> 16]! +
-      '-' +
-      HEX4[0x4000 | (b & 0x0fff)]! +
-      '-' +
-      HEX4[0x8000 | ((c >>> 16) & 0x3fff)]! +
-      '-' +
-      HEX4[c & 0xffff]! +
-      HEX4[d >>> 16]! +
-      HEX4[d & 0xffff]!
+    const h = HEX_CODES;
+    return String.fromCharCode(
+      h[a >>> 28]!,
+      h[(a >>> 24) & 15]!,
+      h[(a >>> 20) & 15]!,
+      h[(a >>> 16) & 15]!,
+      h[(a >>> 12) & 15]!,
+      h[(a >>> 8) & 15]!,
+      h[(a >>> 4) & 15]!,
+      h[a & 15]!,
+      45, // -
+      h[b >>> 28]!,
+      h[(b >>> 24) & 15]!,
+      h[(b >>> 20) & 15]!,
+      h[(b >>> 16) & 15]!,
+      45,
+      52, // version 4
+      h[(b >>> 8) & 15]!,
+      h[(b >>> 4) & 15]!,
+      h[b & 15]!,
+      45,
+      h[8 | ((c >>> 28) & 3)]!, // variant 10xx
+      h[(c >>> 24) & 15]!,
+      h[(c >>> 20) & 15]!,
+      h[(c >>> 16) & 15]!,
+      45,
+      h[(c >>> 12) & 15]!,
+      h[(c >>> 8) & 15]!,
+      h[(c >>> 4) & 15]!,
+      h[c & 15]!,
+      h[d >>> 28]!,
+      h[(d >>> 24) & 15]!,
+      h[(d >>> 20) & 15]!,
+      h[(d >>> 16) & 15]!,
+      h[(d >>> 12) & 15]!,
+      h[(d >>> 8) & 15]!,
+      h[(d >>> 4) & 15]!,
+      h[d & 15]!,
     );
   }
 }
@@ -552,14 +600,6 @@ function formatKobo(kobo: number): string {
   return Math.floor(kobo / 100) + '.' + PAD2[kobo % 100]!;
 }
 
-/** The ten fields joined by commas (plain concatenation: much faster than Array.join here). */
-function joinRow(f: string[]): string {
-  return (
-    f[0]! + ',' + f[1]! + ',' + f[2]! + ',' + f[3]! + ',' + f[4]! + ',' +
-    f[5]! + ',' + f[6]! + ',' + f[7]! + ',' + f[8]! + ',' + f[9]!
-  );
-}
-
 function quote(s: string): string {
   return '"' + s.replaceAll('"', '""') + '"';
 }
@@ -681,6 +721,7 @@ class DataGenerator {
     const f: string[] = new Array<string>(10).fill('');
     const n = o.rowsPerDay;
     const hourCum = this.hourCum;
+    const times = timeTable();
     let hour = 0;
 
     for (let i = 0; i < n; i++) {
@@ -720,7 +761,7 @@ class DataGenerator {
         amount = rng.next() < 0.5 ? '0' : '';
       } else {
         const u = rng.next();
-        const naira = t.lo * Math.pow(t.hi / t.lo, u * u);
+        const naira = t.lo * Math.exp(t.logSpan * u * u); // log-uniform, skewed to small
         kobo = Math.max(t.lo * 100, Math.round((naira * 100) / t.stepKobo) * t.stepKobo);
         amount = formatKobo(kobo);
       }
@@ -735,14 +776,13 @@ class DataGenerator {
       );
       if (sec > 86_399) sec = 86_399;
       let ts: string;
-      const hhmm = HHMM[Math.floor(sec / 60)]!;
-      const ss = PAD2[sec % 60]!;
+      const hms = times[sec]!;
       const r = o.clean ? 0 : rng.next();
-      if (r < 0.9) ts = dateT + hhmm + ':' + ss + 'Z';
-      else if (r < 0.94) ts = dateT + hhmm + ':' + ss + '.' + PAD3[rng.int(1000)]! + 'Z';
-      else if (r < 0.965) ts = dateT + hhmm + ':' + ss;
-      else if (r < 0.975) ts = dateT + hhmm;
-      else if (r < 0.99) ts = date + ' ' + hhmm + ':' + ss + (r < 0.98 ? 'Z' : '');
+      if (r < 0.9) ts = dateT + hms + 'Z';
+      else if (r < 0.94) ts = dateT + hms + '.' + PAD3[rng.int(1000)]! + 'Z';
+      else if (r < 0.965) ts = dateT + hms;
+      else if (r < 0.975) ts = dateT + hms.slice(0, 5);
+      else if (r < 0.99) ts = date + ' ' + hms + (r < 0.98 ? 'Z' : '');
       else ts = formatWithOffset(dayMs + sec * 1000, 60);
 
       const id = rng.uuid();
@@ -765,7 +805,7 @@ class DataGenerator {
         this.tooLong ??= tooLongRegion();
         f[F_REGION] = this.tooLong;
         this.count('record_too_long');
-        line = joinRow(f);
+        line = f.join(',');
         valid = false;
       } else if (kr < aEnd) {
         const kind = rng.pick(REJECT_KINDS);
@@ -777,7 +817,7 @@ class DataGenerator {
         const kind = rng.pick(WARNING_KINDS);
         this.warn(kind, f, pi, kobo);
         this.count(kind);
-        line = joinRow(f);
+        line = f.join(',');
       } else if (kr < dEnd && (dup.ringCount > 0 || dup.poolIds.length > 0)) {
         this.count('duplicate');
         valid = false; // not a source for further duplicates
@@ -789,24 +829,23 @@ class DataGenerator {
           line = srcLine; // an exact re-send of the earlier row
         } else {
           f[F_ID] = srcId; // same event id, different content (e.g. a retried delivery)
-          line = joinRow(f);
+          line = f.join(',');
         }
       } else if (kr < cEnd) {
         this.cosmetic(f, eol, dayMs, sec, firstOfMonth, lastOfMonth, kobo);
         this.count('cosmetic');
-        line = joinRow(f);
+        line = f.join(',');
       } else {
-        line = joinRow(f);
+        line = f.join(',');
       }
 
-      if (valid) {
-        // remember the row as a duplicate source (its id as stored: lower case)
-        if (o.duplicateRate > 0) {
-          dup.ringIds[dup.ringPos] = id; // generated lower case; stored lower case
-          dup.ringLines[dup.ringPos] = line;
-          dup.ringPos = (dup.ringPos + 1) % RING;
-          if (dup.ringCount < RING) dup.ringCount++;
-        }
+      if (valid && o.duplicateRate > 0 && (i & (RING_STRIDE - 1)) === 0) {
+        // remember the row as a duplicate source (its id as stored: lower case); only every
+        // RING_STRIDE-th row, so few lines outlive the young generation (less GC work)
+        dup.ringIds[dup.ringPos] = id; // generated lower case; stored lower case
+        dup.ringLines[dup.ringPos] = line;
+        dup.ringPos = (dup.ringPos + 1) % RING;
+        if (dup.ringCount < RING) dup.ringCount++;
       }
 
       buf += line;
@@ -843,7 +882,7 @@ class DataGenerator {
       case 'column_count': {
         const r = rng.int(3);
         if (r === 0) return f.slice(0, 9).join(','); // last field missing
-        if (r === 1) return joinRow(f) + ','; // trailing comma: one empty extra field
+        if (r === 1) return f.join(',') + ','; // trailing comma: one empty extra field
         const drop = 1 + rng.int(8); // a middle field missing
         return f.filter((_, i) => i !== drop).join(',');
       }
@@ -887,7 +926,7 @@ class DataGenerator {
         f[F_STATUS] = rng.pick(['DONE', '', 'REVERSED']);
         break;
     }
-    return joinRow(f);
+    return f.join(',');
   }
 
   /** Give the (otherwise valid) row exactly one warning. */

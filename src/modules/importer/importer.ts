@@ -176,6 +176,7 @@ export class Importer implements RecordSink {
   private rejectBytes = 0;
   private copy: Writable | null = null;
   private copyError: Error | null = null;
+  private stopRequested = false;
   private current: { run: RunState; slot: number; columns: ColumnMap } | null = null;
   private progress: ImportProgress = {
     filesTotal: 0,
@@ -192,6 +193,11 @@ export class Importer implements RecordSink {
     private readonly options: ImportOptions,
   ) {
     this.rows = new BatchRows(options.batchRows);
+  }
+
+  /** Asks a running import to stop at the next chunk; committed batches stay, the rest resumes later. */
+  stop(): void {
+    this.stopRequested = true;
   }
 
   async importFiles(files: string[]): Promise<FileOutcome[]> {
@@ -351,6 +357,7 @@ export class Importer implements RecordSink {
   }
 
   private async ensureCopy(): Promise<void> {
+    if (this.stopRequested) throw new Error('import stopped by shutdown; it resumes on the next start');
     if (this.copyError) throw this.copyError;
     if (this.copy) return;
     await this.client.query('BEGIN');

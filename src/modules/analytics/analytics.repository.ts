@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import type { MerchantVolume, StatusCounts } from './analytics.definitions.js';
+
+/** Reads of the rollup tables only: no query here touches the fact table. */
+
+export interface MonthRange {
+  from: number; // yyyymm, inclusive
+  to: number;
+}
+
+export const ALL_MONTHS: MonthRange = { from: 0, to: 99_999_999 };
+const isAllMonths = (range: MonthRange): boolean => range.from <= 0 && range.to >= 99_999_999;
+
+type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export async function readDataVersion(db: Queryable): Promise<number> {
+  const result = await db.query<{ version: string }>('SELECT version FROM data_version');
+  return Number(result.rows[0]?.version ?? 0);
+}
+
+export async function readTopMerchants(db: Queryable, range: MonthRange, limit: number): Promise<MerchantVolume[]> {
+  const result = await db.query<{ merchant: number; kobo: string }>(
+    `SELECT merchant_id AS merchant, sum(success_kobo)::text AS kobo
+     FROM merchant_month_volume WHERE month BETWEEN $1 AND $2
+     GROUP BY merchant_id ORDER BY sum(success_kobo) DESC, merchant_id LIMIT $3`,
+    [range.from, range.to, limit],
+  );
+  return result.rows;
+}
+
+export async function readMonthlyActive(db: Queryable, range: MonthRange): Promise<Array<{ month: number; merchants: number }>> {
+  const result = await db.query<{ month: number; merchants: number }>(
+    `SELECT month, count(*)::int AS merchants FROM merchant_month_volume
+     WHERE month BETWEEN $1 AND $2 GROUP BY month ORDER BY month`,
+    [range.from, range.to],
+  );
+  return result.rows;
+}
+
+export async function readProductAdoption(
+  db: Queryable,
+  range: MonthRange,
+): Promise<Array<{ product: number; merchants: number }>> {
+  const sql = isAllMonths(range)
+    ? `SELECT product, count(*)::int AS merchants FROM product_merchants GROUP BY product`
+    : `SELECT product, count(DISTINCT merchant_id)::int AS merchants FROM product_month_merchants
+       WHERE month BETWEEN $1 AND $2 GROUP BY product`;
+  const result = await db.query<{ product: number; merchants: number }>(
+    sql,
+    isAllMonths(range) ? [] : [range.from, range.to],
+  );
+  return result.rows;
+}
+
+export async function readKycFunnel(db: Queryable, range: MonthRange): Promise<Array<{ stage: number; merchants: number }>> {
+  const sql = isAllMonths(range)
+    ? `SELECT stage, count(*)::int AS merchants FROM kyc_merchants GROUP BY stage`
+    : `SELECT stage, count(DISTINCT merchant_id)::int AS merchants FROM kyc_month_merchants
+       WHERE month BETWEEN $1 AND $2 GROUP BY stage`;
+  const result = await db.query<{ stage: number; merchants: number }>(sql, isAllMonths(range) ? [] : [range.from, range.to]);
+  return result.rows;
+}
+
+export async function readStatusCounts(db: Queryable, range: MonthRange): Promise<StatusCounts[]> {
+  const result = await db.query<{ product: number; success: string; failed: string }>(
+    `SELECT product, sum(success)::text AS success, sum(failed)::text AS failed
+     FROM product_month_status WHERE month BETWEEN $1 AND $2 GROUP BY product`,
+    [range.from, range.to],
+  );
+  return result.rows.map((r) => ({ product: r.product, success: BigInt(r.success), failed: BigInt(r.failed) }));
+}

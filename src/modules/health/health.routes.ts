@@ -1,0 +1,77 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+
+export interface ImportStatus {
+  state: 'idle' | 'running' | 'done' | 'failed';
+  filesTotal: number;
+  filesDone: number;
+  rowsRead: number;
+  currentFile: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+const HealthBody = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('degraded')]),
+  version: Type.String(),
+  uptimeSeconds: Type.Number(),
+  database: Type.Object({ reachable: Type.Boolean(), latencyMs: Type.Union([Type.Number(), Type.Null()]) }),
+  dataVersion: Type.Integer(),
+  import: Type.Object({
+    state: Type.String(),
+    filesTotal: Type.Integer(),
+    filesDone: Type.Integer(),
+    rowsRead: Type.Integer(),
+    currentFile: Type.Union([Type.String(), Type.Null()]),
+    startedAt: Type.Union([Type.String(), Type.Null()]),
+    finishedAt: Type.Union([Type.String(), Type.Null()]),
+    error: Type.Union([Type.String(), Type.Null()]),
+  }),
+});
+
+export interface HealthDeps {
+  pool: pg.Pool;
+  version: string;
+  importStatus: () => ImportStatus;
+  dataVersion: () => number;
+  isReady: () => boolean;
+}
+
+async function pingDatabase(pool: pg.Pool): Promise<number | null> {
+  const started = process.hrtime.bigint();
+  try {
+    await pool.query('SELECT 1');
+    return Number(process.hrtime.bigint() - started) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
+export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): void {
+  app.get(
+    '/health',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Status, uptime, version, database reachability and import progress',
+        description: '200 when the database answers (status "starting" until the start-up import is done), 503 when it does not.',
+        response: { 200: HealthBody, 503: HealthBody },
+      },
+    },
+    async (_request, reply) => {
+      const latencyMs = await pingDatabase(deps.pool);
+      const reachable = latencyMs !== null;
+      const status = !reachable ? 'degraded' : deps.isReady() ? 'ok' : 'starting';
+      return reply.code(reachable ? 200 : 503).send({
+        status,
+        version: deps.version,
+        uptimeSeconds: Math.round(process.uptime()),
+        database: { reachable, latencyMs: latencyMs === null ? null : Number(latencyMs.toFixed(3)) },
+        dataVersion: deps.dataVersion(),
+        import: deps.importStatus(),
+      });
+    },
+  );
+}

@@ -1,0 +1,32 @@
+import { ConfigError, loadConfigFromProcess } from './config.js';
+import { startService } from './service.js';
+
+let config;
+try {
+  config = loadConfigFromProcess();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`configuration error: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+const service = await startService(config);
+await service.app.listen({ port: config.port, host: config.host });
+
+let closing = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (closing) return;
+    closing = true;
+    service.app.log.info({ signal }, 'shutting down');
+    service
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        service.app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  });
+}
