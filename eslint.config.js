@@ -1,7 +1,17 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', '.pgdata/', 'data/', 'test-results/', 'bench/out/'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'coverage/',
+      '.pgdata/',
+      'data/',
+      'test-results/',
+      'bench/out/',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

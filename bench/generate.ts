@@ -7,6 +7,17 @@
  *
  * Determinism: every random choice comes from one seeded mulberry32 stream; dates use UTC
  * arithmetic only. The same options always give byte-identical files, whatever the time zone.
+ *
+ * Each file holds exactly rowsPerDay data rows, in time order (a daily activity curve), plus
+ * blank lines. Outside clean mode:
+ *  - row level (each row has at most one of these; counted in manifest.injected):
+ *    reject kinds (anomalyRate), warning kinds (warningRate), duplicates of an earlier valid
+ *    row's event_id (duplicateRate; half exact re-sends, half new content), cosmetic variations
+ *    that stay valid (2% of rows), one record_too_long per file when rowsPerDay >= 1000;
+ *  - timestamps vary in form (fraction, no zone, no seconds, space for T, +01:00): not counted;
+ *  - file level: the first file starts with a BOM; files 3, 6, 9, ... use CRLF; files 2, 8,
+ *    14, ... mix CRLF and LF; a few blank lines per file (counted as blank_lines); the last file
+ *    of a multi-day run has no line break after its last row.
  */
 import { createWriteStream, realpathSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -342,43 +353,22 @@ class Rng {
     const c = this.u32();
     const d = this.u32();
     const h = HEX_CODES;
+    // prettier-ignore
     return String.fromCharCode(
-      h[a >>> 28]!,
-      h[(a >>> 24) & 15]!,
-      h[(a >>> 20) & 15]!,
-      h[(a >>> 16) & 15]!,
-      h[(a >>> 12) & 15]!,
-      h[(a >>> 8) & 15]!,
-      h[(a >>> 4) & 15]!,
-      h[a & 15]!,
-      45, // -
-      h[b >>> 28]!,
-      h[(b >>> 24) & 15]!,
-      h[(b >>> 20) & 15]!,
-      h[(b >>> 16) & 15]!,
+      h[a >>> 28]!, h[(a >>> 24) & 15]!, h[(a >>> 20) & 15]!, h[(a >>> 16) & 15]!,
+      h[(a >>> 12) & 15]!, h[(a >>> 8) & 15]!, h[(a >>> 4) & 15]!, h[a & 15]!,
+      45, // '-'
+      h[b >>> 28]!, h[(b >>> 24) & 15]!, h[(b >>> 20) & 15]!, h[(b >>> 16) & 15]!,
       45,
-      52, // version 4
-      h[(b >>> 8) & 15]!,
-      h[(b >>> 4) & 15]!,
-      h[b & 15]!,
+      52, // version '4'
+      h[(b >>> 8) & 15]!, h[(b >>> 4) & 15]!, h[b & 15]!,
       45,
       h[8 | ((c >>> 28) & 3)]!, // variant 10xx
-      h[(c >>> 24) & 15]!,
-      h[(c >>> 20) & 15]!,
-      h[(c >>> 16) & 15]!,
+      h[(c >>> 24) & 15]!, h[(c >>> 20) & 15]!, h[(c >>> 16) & 15]!,
       45,
-      h[(c >>> 12) & 15]!,
-      h[(c >>> 8) & 15]!,
-      h[(c >>> 4) & 15]!,
-      h[c & 15]!,
-      h[d >>> 28]!,
-      h[(d >>> 24) & 15]!,
-      h[(d >>> 20) & 15]!,
-      h[(d >>> 16) & 15]!,
-      h[(d >>> 12) & 15]!,
-      h[(d >>> 8) & 15]!,
-      h[(d >>> 4) & 15]!,
-      h[d & 15]!,
+      h[(c >>> 12) & 15]!, h[(c >>> 8) & 15]!, h[(c >>> 4) & 15]!, h[c & 15]!,
+      h[d >>> 28]!, h[(d >>> 24) & 15]!, h[(d >>> 20) & 15]!, h[(d >>> 16) & 15]!,
+      h[(d >>> 12) & 15]!, h[(d >>> 8) & 15]!, h[(d >>> 4) & 15]!, h[d & 15]!,
     );
   }
 }
@@ -746,7 +736,7 @@ class DataGenerator {
       } else {
         const list = m.byProduct[pi]!;
         const u = rng.next();
-        mi = list[Math.floor(list.length * u * u * u)]!; // busy merchants first: skewed pick
+        mi = list[Math.floor(list.length * u * u)]!; // squared uniform: busy merchants first
         ti = this.typePickers[pi]!.pick(rng);
       }
       const t = p.types[ti]!;

@@ -9,7 +9,9 @@ import type { ImportStatus } from './modules/health/health.routes.js';
 import { Importer, listImportFiles } from './modules/importer/importer.js';
 
 export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
 ).version;
 
 export interface Service {
@@ -44,7 +46,9 @@ export async function startService(config: Config): Promise<Service> {
     isReady: () => ready,
     importStatus: () => ({ ...status }),
   });
-  const stopWatching = watchDataVersion(database.url, cache, (error) => app.log.warn({ err: error }, 'cache refresh failed'));
+  const stopWatching = watchDataVersion(database.url, cache, (error) =>
+    app.log.warn({ err: error }, 'cache refresh failed'),
+  );
   let importer: Importer | null = null;
 
   const startupImport = (async () => {
@@ -52,10 +56,17 @@ export async function startService(config: Config): Promise<Service> {
     status.startedAt = new Date().toISOString();
     try {
       const files = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
-      if (files.length === 0) app.log.warn({ dataDir: config.dataDir }, 'no activities_*.csv files to import');
+      if (files.length === 0)
+        app.log.warn({ dataDir: config.dataDir }, 'no activities_*.csv files to import');
       importer = new Importer(database.pool, database.url, {
         batchRows: config.importBatchRows,
-        onProgress: (p) => Object.assign(status, { filesTotal: p.filesTotal, filesDone: p.filesDone, rowsRead: p.rowsRead, currentFile: p.currentFile }),
+        onProgress: (p) =>
+          Object.assign(status, {
+            filesTotal: p.filesTotal,
+            filesDone: p.filesDone,
+            rowsRead: p.rowsRead,
+            currentFile: p.currentFile,
+          }),
       });
       const outcomes = await importer.importFiles(files);
       for (const o of outcomes) app.log.info({ import: o }, `import ${o.status}: ${o.fileName}`);
@@ -68,7 +79,9 @@ export async function startService(config: Config): Promise<Service> {
       status.currentFile = null;
       status.finishedAt = new Date().toISOString();
     }
-    await cache.refresh().catch((error: unknown) => app.log.error({ err: error }, 'cache refresh failed'));
+    await cache
+      .refresh()
+      .catch((error: unknown) => app.log.error({ err: error }, 'cache refresh failed'));
     ready = true;
   })();
 

@@ -15,7 +15,8 @@ export const EMBEDDED_DATA_DIR = '.pgdata';
 
 /** Connects to DATABASE_URL, or starts the embedded server; then applies migrations. */
 export async function openDatabase(config: Pick<Config, 'databaseUrl'>): Promise<Database> {
-  const embedded = config.databaseUrl === undefined ? await startEmbeddedPostgres(EMBEDDED_DATA_DIR) : undefined;
+  const embedded =
+    config.databaseUrl === undefined ? await startEmbeddedPostgres(EMBEDDED_DATA_DIR) : undefined;
   const url = config.databaseUrl ?? (embedded as { url: string }).url;
   try {
     await migrate(url);

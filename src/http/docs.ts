@@ -32,7 +32,10 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
   let redocScript: Buffer | undefined;
   app.get('/redoc/redoc.standalone.js', { schema: { hide: true } }, async (_request, reply) => {
     redocScript ??= await readFile(redocBundle);
-    return reply.type('application/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(redocScript);
+    return reply
+      .type('application/javascript; charset=utf-8')
+      .header('cache-control', 'public, max-age=86400')
+      .send(redocScript);
   });
   app.get('/redoc', { schema: { hide: true } }, async (_request, reply) =>
     reply

@@ -2,7 +2,13 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { AppError } from '../errors.js';
 
 /** The contract's error body; never a stack trace or SQL text. */
-export function sendError(reply: FastifyReply, request: FastifyRequest, status: number, code: string, message: string): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  status: number,
+  code: string,
+  message: string,
+): FastifyReply {
   return reply
     .code(status)
     .type('application/json; charset=utf-8')
@@ -22,18 +28,33 @@ function describeValidation(error: FastifyError): string {
 
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof AppError) return sendError(reply, request, error.statusCode, error.code, error.message);
-    if (error.validation) return sendError(reply, request, 400, 'bad_request', describeValidation(error));
+    if (error instanceof AppError)
+      return sendError(reply, request, error.statusCode, error.code, error.message);
+    if (error.validation)
+      return sendError(reply, request, 400, 'bad_request', describeValidation(error));
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // Framework-level client errors (bad JSON, body too large, unsupported media type...).
-      const code = error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'payload_too_large' : 'bad_request';
-      return sendError(reply, request, status, status === 429 ? 'rate_limited' : code, error.message);
+      const code =
+        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'payload_too_large' : 'bad_request';
+      return sendError(
+        reply,
+        request,
+        status,
+        status === 429 ? 'rate_limited' : code,
+        error.message,
+      );
     }
     request.log.error({ err: error }, 'request failed');
     return sendError(reply, request, 500, 'internal_error', 'internal server error');
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, request, 404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`),
+    sendError(
+      reply,
+      request,
+      404,
+      'not_found',
+      `no route for ${request.method} ${request.url.split('?')[0]}`,
+    ),
   );
 }

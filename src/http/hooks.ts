@@ -13,7 +13,8 @@ export function registerRequestHooks(app: FastifyInstance): void {
     done();
   });
   app.addHook('onSend', (request, reply, payload, done) => {
-    const started = (request as unknown as Record<symbol, bigint>)[START] ?? process.hrtime.bigint();
+    const started =
+      (request as unknown as Record<symbol, bigint>)[START] ?? process.hrtime.bigint();
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     reply.header('x-request-id', request.id);
     reply.header('x-process-time', `${ms.toFixed(3)}ms`);
@@ -21,7 +22,12 @@ export function registerRequestHooks(app: FastifyInstance): void {
   });
   app.addHook('onResponse', (request, reply, done) => {
     const ms = reply.elapsedTime;
-    const line = { method: request.method, url: request.url, status: reply.statusCode, ms: Number(ms.toFixed(3)) };
+    const line = {
+      method: request.method,
+      url: request.url,
+      status: reply.statusCode,
+      ms: Number(ms.toFixed(3)),
+    };
     if (reply.statusCode >= 500 || ms > 1000) request.log.warn(line, 'request completed');
     else if (reply.statusCode >= 400) request.log.info(line, 'request completed');
     else request.log.debug(line, 'request completed');

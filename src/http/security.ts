@@ -3,7 +3,10 @@ import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 
 /** Security headers with a CSP the docs pages (Swagger UI, ReDoc: inline styles, blob workers) still work under. */
-export async function registerSecurity(app: FastifyInstance, corsOrigins: readonly string[]): Promise<void> {
+export async function registerSecurity(
+  app: FastifyInstance,
+  corsOrigins: readonly string[],
+): Promise<void> {
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {

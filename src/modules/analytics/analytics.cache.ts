@@ -29,7 +29,11 @@ export interface QueryArgs {
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
-async function computeJson(db: Queryable, name: QueryName, { range, limit }: QueryArgs): Promise<string | null> {
+async function computeJson(
+  db: Queryable,
+  name: QueryName,
+  { range, limit }: QueryArgs,
+): Promise<string | null> {
   switch (name) {
     case 'top-merchant': {
       const [top] = await repo.readTopMerchants(db, range, 1);
@@ -86,8 +90,11 @@ export class AnswerCache {
     const key = cacheKey(name, args);
     const cached = this.entries.get(key);
     if (cached) return cached;
-    const answer = await this.inSnapshot(async (db, version) => makeAnswer(await computeJson(db, name, args), version));
-    if (answer.version === this.version && this.entries.size < MAX_ENTRIES) this.entries.set(key, answer);
+    const answer = await this.inSnapshot(async (db, version) =>
+      makeAnswer(await computeJson(db, name, args), version),
+    );
+    if (answer.version === this.version && this.entries.size < MAX_ENTRIES)
+      this.entries.set(key, answer);
     return answer;
   }
 
@@ -113,7 +120,10 @@ export class AnswerCache {
     const fresh = await this.inSnapshot(async (db, snapshotVersion) => {
       const next = new Map<string, Answer>();
       for (const name of QUERIES) {
-        next.set(cacheKey(name, DEFAULT_ARGS), makeAnswer(await computeJson(db, name, DEFAULT_ARGS), snapshotVersion));
+        next.set(
+          cacheKey(name, DEFAULT_ARGS),
+          makeAnswer(await computeJson(db, name, DEFAULT_ARGS), snapshotVersion),
+        );
       }
       return { next, snapshotVersion };
     });

@@ -6,7 +6,8 @@ import { KYC_STAGES, PRODUCTS } from '../importer/row-rules.js';
  * directly: JSON.stringify would print 98765432.1.
  */
 
-export const merchantIdText = (merchant: number): string => `MRC-${String(merchant).padStart(6, '0')}`;
+export const merchantIdText = (merchant: number): string =>
+  `MRC-${String(merchant).padStart(6, '0')}`;
 export const monthText = (yyyymm: number): string =>
   `${String(Math.floor(yyyymm / 100)).padStart(4, '0')}-${String(yyyymm % 100).padStart(2, '0')}`;
 export const productName = (code: number): string => PRODUCTS[code - 1] ?? `UNKNOWN_${code}`;
@@ -80,7 +81,8 @@ export function failureRatesJson(rows: StatusCounts[]): string {
       return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
     });
   const items = rated.map(
-    (r) => `{"product":${JSON.stringify(r.name)},"failure_rate":${formatFailureRate(r.failed, r.total)}}`,
+    (r) =>
+      `{"product":${JSON.stringify(r.name)},"failure_rate":${formatFailureRate(r.failed, r.total)}}`,
   );
   return `[${items.join(',')}]`;
 }

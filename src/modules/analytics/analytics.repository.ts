@@ -18,7 +18,11 @@ export async function readDataVersion(db: Queryable): Promise<number> {
   return Number(result.rows[0]?.version ?? 0);
 }
 
-export async function readTopMerchants(db: Queryable, range: MonthRange, limit: number): Promise<MerchantVolume[]> {
+export async function readTopMerchants(
+  db: Queryable,
+  range: MonthRange,
+  limit: number,
+): Promise<MerchantVolume[]> {
   const result = await db.query<{ merchant: number; kobo: string }>(
     `SELECT merchant_id AS merchant, sum(success_kobo)::text AS kobo
      FROM merchant_month_volume WHERE month BETWEEN $1 AND $2
@@ -28,7 +32,10 @@ export async function readTopMerchants(db: Queryable, range: MonthRange, limit: 
   return result.rows;
 }
 
-export async function readMonthlyActive(db: Queryable, range: MonthRange): Promise<Array<{ month: number; merchants: number }>> {
+export async function readMonthlyActive(
+  db: Queryable,
+  range: MonthRange,
+): Promise<Array<{ month: number; merchants: number }>> {
   const result = await db.query<{ month: number; merchants: number }>(
     `SELECT month, count(*)::int AS merchants FROM merchant_month_volume
      WHERE month BETWEEN $1 AND $2 GROUP BY month ORDER BY month`,
@@ -52,12 +59,18 @@ export async function readProductAdoption(
   return result.rows;
 }
 
-export async function readKycFunnel(db: Queryable, range: MonthRange): Promise<Array<{ stage: number; merchants: number }>> {
+export async function readKycFunnel(
+  db: Queryable,
+  range: MonthRange,
+): Promise<Array<{ stage: number; merchants: number }>> {
   const sql = isAllMonths(range)
     ? `SELECT stage, count(*)::int AS merchants FROM kyc_merchants GROUP BY stage`
     : `SELECT stage, count(DISTINCT merchant_id)::int AS merchants FROM kyc_month_merchants
        WHERE month BETWEEN $1 AND $2 GROUP BY stage`;
-  const result = await db.query<{ stage: number; merchants: number }>(sql, isAllMonths(range) ? [] : [range.from, range.to]);
+  const result = await db.query<{ stage: number; merchants: number }>(
+    sql,
+    isAllMonths(range) ? [] : [range.from, range.to],
+  );
   return result.rows;
 }
 
@@ -67,5 +80,9 @@ export async function readStatusCounts(db: Queryable, range: MonthRange): Promis
      FROM product_month_status WHERE month BETWEEN $1 AND $2 GROUP BY product`,
     [range.from, range.to],
   );
-  return result.rows.map((r) => ({ product: r.product, success: BigInt(r.success), failed: BigInt(r.failed) }));
+  return result.rows.map((r) => ({
+    product: r.product,
+    success: BigInt(r.success),
+    failed: BigInt(r.failed),
+  }));
 }

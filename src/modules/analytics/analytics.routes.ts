@@ -9,12 +9,27 @@ import { ALL_MONTHS } from './analytics.repository.js';
 
 const MONTH_PATTERN = '^[0-9]{4}-(0[1-9]|1[0-2])$';
 const rangeProperties = {
-  from: Type.Optional(Type.String({ pattern: MONTH_PATTERN, description: 'First month, inclusive (UTC)', examples: ['2024-03'] })),
-  to: Type.Optional(Type.String({ pattern: MONTH_PATTERN, description: 'Last month, inclusive (UTC)', examples: ['2024-06'] })),
+  from: Type.Optional(
+    Type.String({
+      pattern: MONTH_PATTERN,
+      description: 'First month, inclusive (UTC)',
+      examples: ['2024-03'],
+    }),
+  ),
+  to: Type.Optional(
+    Type.String({
+      pattern: MONTH_PATTERN,
+      description: 'Last month, inclusive (UTC)',
+      examples: ['2024-06'],
+    }),
+  ),
 };
 const RangeQuery = Type.Object(rangeProperties, { additionalProperties: false });
 const LeaderboardQuery = Type.Object(
-  { ...rangeProperties, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, examples: [10] })) },
+  {
+    ...rangeProperties,
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, examples: [10] })),
+  },
   { additionalProperties: false },
 );
 type RangeQueryT = Static<typeof RangeQuery> & { limit?: number };
@@ -23,11 +38,17 @@ const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
 });
 const Money = Type.Number({ description: 'NGN with exactly two decimals, e.g. 98765432.10' });
-const TopMerchant = Type.Object({ merchant_id: Type.String({ examples: ['MRC-001234'] }), total_volume: Money });
+const TopMerchant = Type.Object({
+  merchant_id: Type.String({ examples: ['MRC-001234'] }),
+  total_volume: Money,
+});
 
 const errorResponses = {
   400: { description: 'A parameter is invalid', ...ErrorBody },
-  503: { description: 'The start-up import has not finished; retry after Retry-After seconds', ...ErrorBody },
+  503: {
+    description: 'The start-up import has not finished; retry after Retry-After seconds',
+    ...ErrorBody,
+  },
 };
 
 interface Endpoint {
@@ -48,20 +69,28 @@ const ENDPOINTS: Endpoint[] = [
   {
     name: 'top-merchants',
     summary: 'Leaderboard of merchants by SUCCESS volume',
-    description: 'The top `limit` merchants (at most 100), same definition and tie-break as top-merchant.',
-    response: Type.Array(Type.Object({ rank: Type.Integer(), merchant_id: Type.String(), total_volume: Money })),
+    description:
+      'The top `limit` merchants (at most 100), same definition and tie-break as top-merchant.',
+    response: Type.Array(
+      Type.Object({ rank: Type.Integer(), merchant_id: Type.String(), total_volume: Money }),
+    ),
   },
   {
     name: 'monthly-active-merchants',
     summary: 'Distinct merchants with a SUCCESS event, per UTC month',
     description: 'Keys `YYYY-MM` ascending; months without SUCCESS events are absent.',
-    response: Type.Record(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }), Type.Integer(), { examples: [{ '2024-01': 812 }] }),
+    response: Type.Record(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}$' }), Type.Integer(), {
+      examples: [{ '2024-01': 812 }],
+    }),
   },
   {
     name: 'product-adoption',
     summary: 'Distinct merchants per product, any status',
-    description: 'Highest count first, ties by product name ascending; products without events are absent.',
-    response: Type.Record(Type.String(), Type.Integer(), { examples: [{ POS: 900, AIRTIME: 850 }] }),
+    description:
+      'Highest count first, ties by product name ascending; products without events are absent.',
+    response: Type.Record(Type.String(), Type.Integer(), {
+      examples: [{ POS: 900, AIRTIME: 850 }],
+    }),
   },
   {
     name: 'kyc-funnel',
@@ -78,7 +107,9 @@ const ENDPOINTS: Endpoint[] = [
     summary: 'FAILED / (SUCCESS + FAILED) × 100 per product',
     description:
       'One decimal, half-up. PENDING excluded; products with no SUCCESS or FAILED event absent. Sorted by the unrounded rate descending, ties by product name.',
-    response: Type.Array(Type.Object({ product: Type.String(), failure_rate: Type.Number({ examples: [5.1] }) })),
+    response: Type.Array(
+      Type.Object({ product: Type.String(), failure_rate: Type.Number({ examples: [5.1] }) }),
+    ),
   },
 ];
 
@@ -115,7 +146,9 @@ export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDep
           response: {
             200: endpoint.response,
             304: { description: 'Not modified (If-None-Match matched the ETag)', type: 'null' },
-            ...(endpoint.name === 'top-merchant' ? { 404: { description: 'No SUCCESS event at all', ...ErrorBody } } : {}),
+            ...(endpoint.name === 'top-merchant'
+              ? { 404: { description: 'No SUCCESS event at all', ...ErrorBody } }
+              : {}),
             ...errorResponses,
           },
         },
@@ -123,16 +156,24 @@ export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDep
       async (request: FastifyRequest<{ Querystring: RangeQueryT }>, reply: FastifyReply) => {
         if (!deps.isReady()) {
           reply.header('retry-after', '5');
-          return sendError(reply, request, 503, 'not_ready', 'the start-up import is still running; retry shortly');
+          return sendError(
+            reply,
+            request,
+            503,
+            'not_ready',
+            'the start-up import is still running; retry shortly',
+          );
         }
         const args = { range: rangeOf(request.query), limit: request.query.limit ?? 10 };
-        const answer = deps.cache.peek(cacheKey(endpoint.name, args)) ?? (await deps.cache.get(endpoint.name, args));
+        const answer =
+          deps.cache.peek(cacheKey(endpoint.name, args)) ??
+          (await deps.cache.get(endpoint.name, args));
         if (!answer.found) throw notFound('there is no SUCCESS event, so no top merchant');
         reply.header('etag', answer.etag).header('cache-control', ANALYTICS_CACHE_CONTROL);
-        if (etagMatches(request.headers['if-none-match'], answer.etag)) return reply.code(304).send();
+        if (etagMatches(request.headers['if-none-match'], answer.etag))
+          return reply.code(304).send();
         return reply.type('application/json; charset=utf-8').send(answer.body);
       },
     );
   }
 }
-

@@ -8,7 +8,11 @@ const POLL_MS = 1000;
  * immediate refresh when any instance commits an import, and a one-second poll as the safety net
  * (a lost LISTEN connection is re-opened by the poll).
  */
-export function watchDataVersion(databaseUrl: string, cache: AnswerCache, log: (error: unknown) => void): () => Promise<void> {
+export function watchDataVersion(
+  databaseUrl: string,
+  cache: AnswerCache,
+  log: (error: unknown) => void,
+): () => Promise<void> {
   let listener: pg.Client | null = null;
   let stopped = false;
   const refresh = (): void => {

@@ -17,7 +17,10 @@ const HealthBody = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('degraded')]),
   version: Type.String(),
   uptimeSeconds: Type.Number(),
-  database: Type.Object({ reachable: Type.Boolean(), latencyMs: Type.Union([Type.Number(), Type.Null()]) }),
+  database: Type.Object({
+    reachable: Type.Boolean(),
+    latencyMs: Type.Union([Type.Number(), Type.Null()]),
+  }),
   dataVersion: Type.Integer(),
   import: Type.Object({
     state: Type.String(),
@@ -56,7 +59,8 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
       schema: {
         tags: ['health'],
         summary: 'Status, uptime, version, database reachability and import progress',
-        description: '200 when the database answers (status "starting" until the start-up import is done), 503 when it does not.',
+        description:
+          '200 when the database answers (status "starting" until the start-up import is done), 503 when it does not.',
         response: { 200: HealthBody, 503: HealthBody },
       },
     },
@@ -68,7 +72,10 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
         status,
         version: deps.version,
         uptimeSeconds: Math.round(process.uptime()),
-        database: { reachable, latencyMs: latencyMs === null ? null : Number(latencyMs.toFixed(3)) },
+        database: {
+          reachable,
+          latencyMs: latencyMs === null ? null : Number(latencyMs.toFixed(3)),
+        },
         dataVersion: deps.dataVersion(),
         import: deps.importStatus(),
       });

@@ -7,7 +7,8 @@ import { STATUS_SUCCESS, type ActivityRow } from './row-rules.js';
 
 const SHIFT = 1_048_576; // 2^20: months (yyyymm) and merchant numbers both fit below it
 
-export const monthMerchantKey = (month: number, merchant: number): number => month * SHIFT + merchant;
+export const monthMerchantKey = (month: number, merchant: number): number =>
+  month * SHIFT + merchant;
 export const pairKey = (code: number, merchant: number): number => code * SHIFT + merchant;
 export const tripleKey = (code: number, month: number, merchant: number): number =>
   (code * SHIFT + month) * SHIFT + merchant;
@@ -142,6 +143,7 @@ export function computeRollupDelta(rows: BatchRows): RollupDelta {
       delta.kycMonthMerchants.add(tripleKey(stage, month, merchant));
     }
   }
-  for (const [key, sum] of sums) delta.monthVolume.set(key, BigInt(sum) + (exactSums.get(key) ?? 0n));
+  for (const [key, sum] of sums)
+    delta.monthVolume.set(key, BigInt(sum) + (exactSums.get(key) ?? 0n));
   return delta;
 }

@@ -133,7 +133,10 @@ export class BinaryCopyEncoder {
     }
     // Beyond about ±285 years from 2000 a double is no longer exact.
     this.buf.writeInt32BE(8, this.off);
-    this.buf.writeBigInt64BE(BigInt(epochSeconds - PG_EPOCH_SECONDS) * 1_000_000n + BigInt(micros), this.off + 4);
+    this.buf.writeBigInt64BE(
+      BigInt(epochSeconds - PG_EPOCH_SECONDS) * 1_000_000n + BigInt(micros),
+      this.off + 4,
+    );
     this.off += 12;
   }
 

@@ -34,7 +34,6 @@ export function cutToBytes(text: string, maxBytes = MAX_RAW_BYTES): string {
 
 /** Decodes bytes for display: invalid sequences become U+FFFD, NUL (which PostgreSQL text refuses) too. */
 export function displayText(bytes: Buffer): string {
-  // eslint-disable-next-line no-control-regex
   return bytes.toString('utf8').replace(/\u0000/g, '\uFFFD');
 }
 
@@ -105,7 +104,11 @@ export class CsvRecordSplitter {
       return;
     }
     // The record already exceeds the cap: report it and skip to the next line break.
-    this.sink.problem('record_too_long', this.line, cutToBytes(displayText(partial.subarray(0, MAX_RAW_BYTES))));
+    this.sink.problem(
+      'record_too_long',
+      this.line,
+      cutToBytes(displayText(partial.subarray(0, MAX_RAW_BYTES))),
+    );
     const nl = partial.indexOf(NEWLINE, MAX_RECORD_BYTES);
     if (nl === -1) {
       this.line += countNewlines(partial, 0, partial.length);
@@ -162,7 +165,13 @@ export class CsvRecordSplitter {
     return region.subarray(byteOffset);
   }
 
-  private emitLine(text: string, start: number, nl: number, validUtf8: boolean, region: Buffer): void {
+  private emitLine(
+    text: string,
+    start: number,
+    nl: number,
+    validUtf8: boolean,
+    region: Buffer,
+  ): void {
     const line = this.line;
     this.line += 1;
     let stop = nl;
@@ -174,7 +183,13 @@ export class CsvRecordSplitter {
     this.sink.record(decoded.split(','), line, decoded);
   }
 
-  private emitQuoted(text: string, start: number, recordEnd: number, validUtf8: boolean, region: Buffer): void {
+  private emitQuoted(
+    text: string,
+    start: number,
+    recordEnd: number,
+    validUtf8: boolean,
+    region: Buffer,
+  ): void {
     const line = this.line;
     this.line += countChar(text, '\n', start, recordEnd) + 1;
     let stop = recordEnd;
@@ -204,7 +219,11 @@ export class CsvRecordSplitter {
       return true;
     }
     if (!validUtf8 && hasHighBytes(record) && !isUtf8(region.subarray(start, stop))) {
-      this.sink.problem('invalid_encoding', line, cutToBytes(displayText(region.subarray(start, stop))));
+      this.sink.problem(
+        'invalid_encoding',
+        line,
+        cutToBytes(displayText(region.subarray(start, stop))),
+      );
       return true;
     }
     return false;
@@ -339,7 +358,8 @@ export function splitFirstRecord(
       nl = text.length;
     }
     const record = text.slice(pos, nl).replace(/\r$/, '');
-    if (!isBlank(record)) return { fields: splitQuotedFields(record), line, end: Math.min(nl + 1, text.length) };
+    if (!isBlank(record))
+      return { fields: splitQuotedFields(record), line, end: Math.min(nl + 1, text.length) };
     line += countChar(text, '\n', pos, nl) + 1;
     pos = nl + 1;
   }

@@ -14,7 +14,16 @@ function summaryTable(outcomes: FileOutcome[]): string {
   });
   for (const o of outcomes) {
     const warnings = Object.values(o.warningsByKind).reduce((a, b) => a + b, 0);
-    table.push([o.fileName, o.status, o.rowsRead, o.rowsInserted, o.rowsDuplicate, o.rowsRejected, warnings, o.message ?? '']);
+    table.push([
+      o.fileName,
+      o.status,
+      o.rowsRead,
+      o.rowsInserted,
+      o.rowsDuplicate,
+      o.rowsRejected,
+      warnings,
+      o.message ?? '',
+    ]);
   }
   return table.toString();
 }
@@ -31,7 +40,8 @@ async function main(): Promise<number> {
   const started = Date.now();
   const bar = new cliProgress.SingleBar(
     {
-      format: '{bar} {percentage}% | {value}/{total} MB | {rows} rows | {rate} | ETA {eta_formatted} | {file}',
+      format:
+        '{bar} {percentage}% | {value}/{total} MB | {rows} rows | {rate} | ETA {eta_formatted} | {file}',
       hideCursor: true,
       noTTYOutput: false,
     },
@@ -48,13 +58,18 @@ async function main(): Promise<number> {
     });
   };
   try {
-    const importer = new Importer(database.pool, database.url, { batchRows: config.importBatchRows, onProgress });
+    const importer = new Importer(database.pool, database.url, {
+      batchRows: config.importBatchRows,
+      onProgress,
+    });
     const outcomes = await importer.importFiles(files);
     bar.stop();
     const seconds = (Date.now() - started) / 1000;
     const rows = outcomes.reduce((a, o) => a + (o.status === 'skipped' ? 0 : o.rowsRead), 0);
     console.log(summaryTable(outcomes));
-    console.log(`${files.length} file(s), ${rows} rows read in ${seconds.toFixed(1)} s (${formatRate(rows, seconds)})`);
+    console.log(
+      `${files.length} file(s), ${rows} rows read in ${seconds.toFixed(1)} s (${formatRate(rows, seconds)})`,
+    );
     return outcomes.some((o) => o.status === 'rejected' || o.status === 'failed') ? 1 : 0;
   } catch (error) {
     bar.stop();

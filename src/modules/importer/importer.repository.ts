@@ -66,7 +66,9 @@ export async function prepareImportSession(client: pg.Client): Promise<void> {
 }
 
 export function openStageCopy(client: pg.Client): Writable {
-  return client.query(copyFrom(`COPY stage (${STAGE_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`));
+  return client.query(
+    copyFrom(`COPY stage (${STAGE_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
+  );
 }
 
 /**
@@ -129,13 +131,21 @@ export async function applyRollups(client: pg.Client, delta: RollupDelta): Promi
       [months, merchants, [...delta.monthVolume.values()].map(String)],
     );
   }
-  await insertPresence(client, 'product_merchants (product, merchant_id)', unnestPairs(delta.productMerchants));
+  await insertPresence(
+    client,
+    'product_merchants (product, merchant_id)',
+    unnestPairs(delta.productMerchants),
+  );
   await insertPresence(
     client,
     'product_month_merchants (product, month, merchant_id)',
     unnestTriples(delta.productMonthMerchants),
   );
-  await insertPresence(client, 'kyc_merchants (stage, merchant_id)', unnestPairs(delta.kycMerchants));
+  await insertPresence(
+    client,
+    'kyc_merchants (stage, merchant_id)',
+    unnestPairs(delta.kycMerchants),
+  );
   await insertPresence(
     client,
     'kyc_month_merchants (stage, month, merchant_id)',
@@ -156,11 +166,18 @@ export async function applyRollups(client: pg.Client, delta: RollupDelta): Promi
   }
 }
 
-async function insertPresence(client: pg.Client, target: string, columns: number[][]): Promise<void> {
+async function insertPresence(
+  client: pg.Client,
+  target: string,
+  columns: number[][],
+): Promise<void> {
   if ((columns[0] as number[]).length === 0) return;
   const types = columns.length === 2 ? ['smallint', 'int'] : ['smallint', 'int', 'int'];
   const params = types.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-  await client.query(`INSERT INTO ${target} SELECT * FROM unnest(${params}) ON CONFLICT DO NOTHING`, columns);
+  await client.query(
+    `INSERT INTO ${target} SELECT * FROM unnest(${params}) ON CONFLICT DO NOTHING`,
+    columns,
+  );
 }
 
 export async function insertRejects(client: pg.Client, rejects: RejectRecord[]): Promise<void> {
@@ -169,7 +186,12 @@ export async function insertRejects(client: pg.Client, rejects: RejectRecord[]):
     `INSERT INTO import_rejects (run_id, line, reason, raw)
      SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[])
      ON CONFLICT (run_id, line) DO NOTHING`,
-    [rejects.map((r) => r.runId), rejects.map((r) => r.line), rejects.map((r) => r.reason), rejects.map((r) => r.raw)],
+    [
+      rejects.map((r) => r.runId),
+      rejects.map((r) => r.line),
+      rejects.map((r) => r.reason),
+      rejects.map((r) => r.raw),
+    ],
   );
 }
 
@@ -187,7 +209,10 @@ export interface RunProgress {
   message?: string | null;
 }
 
-export async function saveRunProgress(client: pg.Client | pg.Pool, run: RunProgress): Promise<void> {
+export async function saveRunProgress(
+  client: pg.Client | pg.Pool,
+  run: RunProgress,
+): Promise<void> {
   await client.query(
     `UPDATE import_runs SET status = $2, rows_read = $3, rows_inserted = $4, rows_duplicate = $5,
        rows_rejected = $6, rejects_by_reason = $7, warnings_by_kind = $8, bytes_committed = $9,
@@ -245,12 +270,26 @@ export async function createRun(db: pg.Pool, run: NewRun): Promise<number> {
                               message, finished_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 = 'running' THEN NULL ELSE now() END)
      RETURNING id`,
-    [run.fileName, run.fileSize, run.fileMtime, run.fileHash, run.status, run.bytesCommitted, run.nextLine, run.message ?? null],
+    [
+      run.fileName,
+      run.fileSize,
+      run.fileMtime,
+      run.fileHash,
+      run.status,
+      run.bytesCommitted,
+      run.nextLine,
+      run.message ?? null,
+    ],
   );
   return (result.rows[0] as { id: number }).id;
 }
 
-export async function setRunStatus(db: pg.Pool, id: number, status: RunStatus, message: string | null): Promise<void> {
+export async function setRunStatus(
+  db: pg.Pool,
+  id: number,
+  status: RunStatus,
+  message: string | null,
+): Promise<void> {
   await db.query(
     `UPDATE import_runs SET status = $2, message = $3,
        finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END WHERE id = $1`,
@@ -267,7 +306,9 @@ export async function listRuns(db: pg.Pool, limit: number, offset: number): Prom
 }
 
 export async function findRun(db: pg.Pool, id: number): Promise<RunRecord | undefined> {
-  const result = await db.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM import_runs WHERE id = $1`, [id]);
+  const result = await db.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM import_runs WHERE id = $1`, [
+    id,
+  ]);
   return result.rows[0];
 }
 

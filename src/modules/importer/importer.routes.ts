@@ -38,7 +38,11 @@ const RejectsQuery = Type.Object(
   {
     reason: Type.Optional(Type.Union(REJECT_REASONS.map((r) => Type.Literal(r)))),
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-    after: Type.Integer({ minimum: 0, default: 0, description: 'Return rejects after this line (keyset pagination)' }),
+    after: Type.Integer({
+      minimum: 0,
+      default: 0,
+      description: 'Return rejects after this line (keyset pagination)',
+    }),
   },
   { additionalProperties: false },
 );
@@ -71,7 +75,14 @@ export function registerImportRoutes(app: FastifyInstance, pool: pg.Pool): void 
         tags: ['imports'],
         summary: 'The import ledger, newest run first',
         querystring: ListQuery,
-        response: { 200: Type.Object({ items: Type.Array(Run), limit: Type.Integer(), offset: Type.Integer() }), 400: ErrorBody },
+        response: {
+          200: Type.Object({
+            items: Type.Array(Run),
+            limit: Type.Integer(),
+            offset: Type.Integer(),
+          }),
+          400: ErrorBody,
+        },
       },
     },
     async (request) => {
@@ -111,8 +122,12 @@ export function registerImportRoutes(app: FastifyInstance, pool: pg.Pool): void 
           200: Type.Object({
             runId: Type.Integer(),
             reasonCounts: Counts,
-            items: Type.Array(Type.Object({ line: Type.Integer(), reason: Type.String(), raw: Type.String() })),
-            nextAfter: Type.Union([Type.Integer(), Type.Null()], { description: 'Pass as `after` for the next page' }),
+            items: Type.Array(
+              Type.Object({ line: Type.Integer(), reason: Type.String(), raw: Type.String() }),
+            ),
+            nextAfter: Type.Union([Type.Integer(), Type.Null()], {
+              description: 'Pass as `after` for the next page',
+            }),
           }),
           400: ErrorBody,
           404: ErrorBody,
@@ -126,7 +141,12 @@ export function registerImportRoutes(app: FastifyInstance, pool: pg.Pool): void 
       if (!run) throw notFound(`no import run ${id}`);
       const items = await listRejects(pool, id, reason, limit, after);
       const last = items[items.length - 1];
-      return { runId: id, reasonCounts: run.rejectsByReason, items, nextAfter: items.length === limit && last ? last.line : null };
+      return {
+        runId: id,
+        reasonCounts: run.rejectsByReason,
+        items,
+        nextAfter: items.length === limit && last ? last.line : null,
+      };
     },
   );
 }

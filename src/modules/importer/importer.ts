@@ -71,7 +71,8 @@ export async function listImportFiles(target: string): Promise<string[]> {
 
 async function hashFile(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK_BYTES })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK_BYTES }))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -109,7 +110,11 @@ class RunState implements repo.RunProgress {
   }
 
   snapshot(): repo.RunProgress {
-    return { ...this, rejectsByReason: { ...this.rejectsByReason }, warningsByKind: { ...this.warningsByKind } };
+    return {
+      ...this,
+      rejectsByReason: { ...this.rejectsByReason },
+      warningsByKind: { ...this.warningsByKind },
+    };
   }
 
   outcome(status: FileOutcome['status']): FileOutcome {
@@ -155,8 +160,14 @@ class KnownPresence {
   }
 }
 
-type PresenceField = 'productMerchants' | 'productMonthMerchants' | 'kycMerchants' | 'kycMonthMerchants';
-const PRESENCE_FIELDS: PresenceField[] = ['productMerchants', 'productMonthMerchants', 'kycMerchants', 'kycMonthMerchants'];
+type PresenceField =
+  'productMerchants' | 'productMonthMerchants' | 'kycMerchants' | 'kycMonthMerchants';
+const PRESENCE_FIELDS: PresenceField[] = [
+  'productMerchants',
+  'productMonthMerchants',
+  'kycMerchants',
+  'kycMonthMerchants',
+];
 
 /**
  * Imports files in order through one connection that holds the import lock. Rows are parsed and
@@ -210,7 +221,11 @@ export class Importer implements RecordSink {
       await repo.acquireImportLock(this.client);
       await repo.prepareImportSession(this.client);
       const sizes = await Promise.all(files.map(async (f) => (await stat(f)).size));
-      this.progress = { ...this.progress, filesTotal: files.length, bytesTotal: sizes.reduce((a, b) => a + b, 0) };
+      this.progress = {
+        ...this.progress,
+        filesTotal: files.length,
+        bytesTotal: sizes.reduce((a, b) => a + b, 0),
+      };
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
       await this.commitBatch();
@@ -238,17 +253,29 @@ export class Importer implements RecordSink {
     const skip = (run: repo.RunRecord): FileOutcome => {
       this.progress.filesDone += 1;
       this.progress.bytesRead += info.size;
-      return { ...RunState.resume(run).outcome('skipped'), message: `unchanged since run ${run.id}` };
+      return {
+        ...RunState.resume(run).outcome('skipped'),
+        message: `unchanged since run ${run.id}`,
+      };
     };
     if (unchanged) return skip(unchanged);
     const hash = await hashFile(file);
-    const sameContent = runs.find((r) => r.fileHash === hash && (r.status === 'done' || r.status === 'rejected'));
+    const sameContent = runs.find(
+      (r) => r.fileHash === hash && (r.status === 'done' || r.status === 'rejected'),
+    );
     if (sameContent) return skip(sameContent);
 
     const header = await readHeader(file);
-    const resumable = runs.find((r) => r.fileHash === hash && (r.status === 'running' || r.status === 'failed'));
+    const resumable = runs.find(
+      (r) => r.fileHash === hash && (r.status === 'running' || r.status === 'failed'),
+    );
     for (const stale of runs.filter((r) => r.status === 'running' && r !== resumable)) {
-      await repo.setRunStatus(this.pool, stale.id, 'failed', 'file changed before this run finished');
+      await repo.setRunStatus(
+        this.pool,
+        stale.id,
+        'failed',
+        'file changed before this run finished',
+      );
     }
     if (!header.ok) {
       const id = await repo.createRun(this.pool, {
@@ -321,7 +348,11 @@ export class Importer implements RecordSink {
 
   // RecordSink: called synchronously by the splitter for every record of the current file.
   record(fields: string[], line: number, raw: string): void {
-    const { run, slot, columns } = this.current as { run: RunState; slot: number; columns: ColumnMap };
+    const { run, slot, columns } = this.current as {
+      run: RunState;
+      slot: number;
+      columns: ColumnMap;
+    };
     run.rowsRead += 1;
     this.progress.rowsRead += 1;
     const verdict = judgeRow(fields, columns);
@@ -357,7 +388,8 @@ export class Importer implements RecordSink {
   }
 
   private async ensureCopy(): Promise<void> {
-    if (this.stopRequested) throw new Error('import stopped by shutdown; it resumes on the next start');
+    if (this.stopRequested)
+      throw new Error('import stopped by shutdown; it resumes on the next start');
     if (this.copyError) throw this.copyError;
     if (this.copy) return;
     await this.client.query('BEGIN');
@@ -373,7 +405,8 @@ export class Importer implements RecordSink {
     if (!copy) return;
     if (final) this.encoder.trailer();
     if (this.encoder.length < COPY_FLUSH_BYTES && !final) return;
-    if (!copy.write(this.encoder.take())) await Promise.race([once(copy, 'drain'), once(copy, 'error')]);
+    if (!copy.write(this.encoder.take()))
+      await Promise.race([once(copy, 'drain'), once(copy, 'error')]);
     if (this.copyError) throw this.copyError;
   }
 
@@ -450,7 +483,9 @@ export class Importer implements RecordSink {
     await this.client.query('ROLLBACK').catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
     for (const run of this.batchRuns) {
-      await repo.setRunStatus(this.pool, run.id, 'failed', `import failed: ${message}`).catch(() => undefined);
+      await repo
+        .setRunStatus(this.pool, run.id, 'failed', `import failed: ${message}`)
+        .catch(() => undefined);
     }
     this.resetBatch();
   }
@@ -479,12 +514,19 @@ export async function readHeader(file: string): Promise<HeaderResult> {
     const usable = atEnd ? bytes : bytes.subarray(0, lastNewline + 1);
     const first = splitFirstRecord(usable.toString('latin1'), atEnd);
     if (!first) {
-      return { ok: false, message: atEnd ? 'the file is empty: no header line' : 'the header line is longer than 64 KiB' };
+      return {
+        ok: false,
+        message: atEnd
+          ? 'the file is empty: no header line'
+          : 'the header line is longer than 64 KiB',
+      };
     }
-    if (!isUtf8(usable.subarray(0, first.end))) return { ok: false, message: 'the header is not valid UTF-8' };
+    if (!isUtf8(usable.subarray(0, first.end)))
+      return { ok: false, message: 'the header is not valid UTF-8' };
     const header = splitFirstRecord(usable.subarray(0, first.end).toString('utf8'), true);
     const verdict = resolveHeader(header?.fields ?? []);
-    if (!verdict.ok) return { ok: false, message: `missing required column(s): ${verdict.missing.join(', ')}` };
+    if (!verdict.ok)
+      return { ok: false, message: `missing required column(s): ${verdict.missing.join(', ')}` };
     return { ok: true, columns: verdict.columns, bytes: bom + first.end, nextLine: first.line + 1 };
   } finally {
     await handle.close();

@@ -3,7 +3,15 @@
  * Enumerations are stored as small integer codes (index + 1 in these lists).
  */
 
-export const PRODUCTS = ['POS', 'AIRTIME', 'BILLS', 'CARD_PAYMENT', 'SAVINGS', 'MONIEBOOK', 'KYC'] as const;
+export const PRODUCTS = [
+  'POS',
+  'AIRTIME',
+  'BILLS',
+  'CARD_PAYMENT',
+  'SAVINGS',
+  'MONIEBOOK',
+  'KYC',
+] as const;
 export const STATUSES = ['SUCCESS', 'FAILED', 'PENDING'] as const;
 export const CHANNELS = ['POS', 'APP', 'USSD', 'WEB', 'OFFLINE'] as const;
 export const TIERS = ['STARTER', 'VERIFIED', 'PREMIUM'] as const;
@@ -50,7 +58,12 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
-export const WARNING_KINDS = ['unknown_event_type', 'invalid_amount', 'unknown_channel', 'unknown_tier'] as const;
+export const WARNING_KINDS = [
+  'unknown_event_type',
+  'invalid_amount',
+  'unknown_channel',
+  'unknown_tier',
+] as const;
 export type WarningKind = (typeof WARNING_KINDS)[number];
 
 /** A row that passed the rules, in the shape it is stored. */
@@ -85,7 +98,10 @@ export type HeaderVerdict = { ok: true; columns: ColumnMap } | { ok: false; miss
 export function resolveHeader(fields: string[]): HeaderVerdict {
   const positions = new Map<string, number>();
   fields.forEach((name, i) => {
-    const key = name.replace(/^\uFEFF/, '').trim().toLowerCase();
+    const key = name
+      .replace(/^\uFEFF/, '')
+      .trim()
+      .toLowerCase();
     if (!positions.has(key)) positions.set(key, i);
   });
   const missing = REQUIRED_COLUMNS.filter((c) => !positions.has(c));
@@ -237,7 +253,9 @@ export function monthOfDays(days: number): number {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
   const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
   const mp = Math.floor((5 * doy + 2) / 153);
   const month = mp < 10 ? mp + 3 : mp - 9;
@@ -270,6 +288,7 @@ export function parseTimestamp(raw: string): ParsedTime | null {
   }
   const days = daysFromCivil(year, month, day);
   const epochSeconds = days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds;
-  const utcMonth = offsetSeconds === 0 ? year * 100 + month : monthOfDays(Math.floor(epochSeconds / 86400));
+  const utcMonth =
+    offsetSeconds === 0 ? year * 100 + month : monthOfDays(Math.floor(epochSeconds / 86400));
   return { epochSeconds, micros, month: utcMonth };
 }

@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../src/config.js';
+
+/** A fresh database on the test server, dropped by the returned function. */
+export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const adminUrl = inject('adminDatabaseUrl');
+  const name = `test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await client.end();
+    },
+  };
+}
+
+export async function tempDir(prefix = 'activities-test-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+export const HEADER =
+  'event_id,merchant_id,event_timestamp,product,event_type,amount,status,channel,region,merchant_tier';
+
+/** Writes a CSV fixture (header + lines joined with \n unless given as one string). */
+export async function writeCsv(
+  dir: string,
+  name: string,
+  lines: string[] | string,
+): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, typeof lines === 'string' ? lines : `${lines.join('\n')}\n`);
+  return file;
+}
+
+export function testConfig(
+  overrides: Partial<Config> & { databaseUrl: string; dataDir: string },
+): Config {
+  return { ...loadConfig({ LOG_LEVEL: 'silent', PORT: '0' }), ...overrides };
+}
+
+let counter = 0;
+/** A deterministic valid UUID for fixtures: uuid(1) → 00000000-0000-4000-8000-000000000001. */
+export function uuid(n: number = ++counter): string {
+  return `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+}
