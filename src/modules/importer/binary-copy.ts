@@ -2,10 +2,9 @@ import type { ActivityRow } from './row-rules.js';
 
 /**
  * Encodes rows in PostgreSQL's binary COPY format, so the server skips text-to-type conversion
- * (the main cost of a text COPY, see shared/measurements.md). Column order is STAGE_COLUMNS.
+ * (the main cost of a text COPY, see shared/measurements.md). Column order is ACTIVITY_COLUMNS.
  */
-export const STAGE_COLUMNS = [
-  'ord',
+export const ACTIVITY_COLUMNS = [
   'event_id',
   'merchant_id',
   'event_at',
@@ -58,21 +57,22 @@ export class BinaryCopyEncoder {
     this.off += 2;
   }
 
-  /** Hands over the encoded bytes and starts a new buffer. */
-  take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.off));
-    this.off = 0;
-    return out;
+  /** The encoded bytes so far (a view: valid until the next write or reset). */
+  bytes(start = 0, end = this.off): Buffer {
+    return this.buf.subarray(start, end);
   }
 
-  row(ord: number, row: ActivityRow, runId: number): void {
+  reset(): void {
+    this.off = 0;
+  }
+
+  row(row: ActivityRow, runId: number): void {
     const typeBytes = Buffer.byteLength(row.eventType);
     const regionBytes = row.region === null ? 0 : Buffer.byteLength(row.region);
     this.ensure(2 + 12 * 4 + 4 + 16 + 4 + 8 + 2 + typeBytes + 8 + 2 + 2 + regionBytes + 2 + 4 + 32);
     const b = this.buf;
-    b.writeInt16BE(STAGE_COLUMNS.length, this.off);
+    b.writeInt16BE(ACTIVITY_COLUMNS.length, this.off);
     this.off += 2;
-    this.int4(ord);
     this.uuid(row.eventId);
     this.int4(row.merchant);
     this.timestamp(row.epochSeconds, row.micros);

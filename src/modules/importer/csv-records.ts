@@ -37,13 +37,62 @@ export function displayText(bytes: Buffer): string {
   return bytes.toString('utf8').replace(/\u0000/g, '\uFFFD');
 }
 
+/** A blank line holds nothing but spaces and tabs (ASCII only: 0xA0 from a bad byte is not blank). */
 function isBlank(text: string): boolean {
-  return text.trim().length === 0;
+  if (text.length === 0) return true;
+  const first = text.charCodeAt(0);
+  return (first === 32 || first === 9) && /^[ \t]*$/.test(text);
+}
+
+/** Where the scan of an over-long record stands inside RFC 4180 quoting, kept across chunks. */
+const enum Quoting {
+  FieldStart,
+  Unquoted,
+  Quoted,
+  QuoteInQuoted,
+}
+
+/**
+ * Scans bytes of a record being skipped, honouring quotes exactly as the splitter does, and
+ * returns the index of the line break that ends it (or -1) plus the new state and newlines passed.
+ */
+function scanSkipped(
+  bytes: Buffer,
+  from: number,
+  start: Quoting,
+): { end: number; state: Quoting; newlines: number } {
+  let state = start;
+  let newlines = 0;
+  for (let i = from; i < bytes.length; i++) {
+    const c = bytes[i] as number;
+    if (c === NEWLINE) {
+      if (state !== Quoting.Quoted) return { end: i, state, newlines };
+      newlines += 1;
+      continue;
+    }
+    switch (state) {
+      case Quoting.FieldStart:
+        if (c === 34) state = Quoting.Quoted;
+        else if (c !== 32 && c !== 9 && c !== 44) state = Quoting.Unquoted;
+        break;
+      case Quoting.Unquoted:
+        if (c === 44) state = Quoting.FieldStart;
+        break;
+      case Quoting.Quoted:
+        if (c === 34) state = Quoting.QuoteInQuoted;
+        break;
+      case Quoting.QuoteInQuoted:
+        state = c === 34 ? Quoting.Quoted : c === 44 ? Quoting.FieldStart : Quoting.Unquoted;
+        break;
+    }
+  }
+  return { end: -1, state, newlines };
 }
 
 export class CsvRecordSplitter {
   private carry: Buffer = Buffer.alloc(0);
-  private skippingOversize = false;
+  /** Set while the rest of an over-long record is skipped (not kept in memory). */
+  private skipping: Quoting | null = null;
   private bytesFed = 0;
   /** Physical line number of the next record (1 = first line of the file). */
   line: number;
@@ -62,7 +111,7 @@ export class CsvRecordSplitter {
 
   /** True while the tail of an over-long record is being skipped: not a safe checkpoint. */
   get atRecordBoundary(): boolean {
-    return !this.skippingOversize;
+    return this.skipping === null;
   }
 
   push(chunk: Buffer): void {
@@ -73,12 +122,16 @@ export class CsvRecordSplitter {
   private consume(chunk: Buffer): void {
     let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     this.carry = Buffer.alloc(0);
-    if (this.skippingOversize) {
-      const nl = data.indexOf(NEWLINE);
-      if (nl === -1) return;
-      this.skippingOversize = false;
+    if (this.skipping !== null) {
+      const scan = scanSkipped(data, 0, this.skipping);
+      this.line += scan.newlines;
+      if (scan.end === -1) {
+        this.skipping = scan.state;
+        return;
+      }
+      this.skipping = null;
       this.line += 1;
-      data = data.subarray(nl + 1);
+      data = data.subarray(scan.end + 1);
     }
     const lastNewline = data.lastIndexOf(NEWLINE);
     if (lastNewline === -1) {
@@ -91,7 +144,7 @@ export class CsvRecordSplitter {
 
   /** Flushes the last record when the input has no trailing line break. */
   end(): void {
-    if (this.skippingOversize || this.carry.length === 0) return;
+    if (this.skipping !== null || this.carry.length === 0) return;
     const data = this.carry;
     this.carry = Buffer.alloc(0);
     const rest = this.splitRegion(Buffer.concat([data, Buffer.from('\n')]));
@@ -99,24 +152,25 @@ export class CsvRecordSplitter {
   }
 
   private keepPartial(partial: Buffer): void {
-    if (partial.length <= MAX_RECORD_BYTES) {
+    // One byte of slack: a record of exactly 64 KiB may be followed by the CR of its CRLF.
+    if (partial.length <= MAX_RECORD_BYTES + 1) {
       this.carry = partial;
       return;
     }
-    // The record already exceeds the cap: report it and skip to the next line break.
+    // The record already exceeds the cap: report it, then skip it without keeping it in memory.
     this.sink.problem(
       'record_too_long',
       this.line,
       cutToBytes(displayText(partial.subarray(0, MAX_RAW_BYTES))),
     );
-    const nl = partial.indexOf(NEWLINE, MAX_RECORD_BYTES);
-    if (nl === -1) {
-      this.line += countNewlines(partial, 0, partial.length);
-      this.skippingOversize = true;
+    const scan = scanSkipped(partial, 0, Quoting.FieldStart);
+    this.line += scan.newlines;
+    if (scan.end === -1) {
+      this.skipping = scan.state;
       return;
     }
-    this.line += countNewlines(partial, 0, nl) + 1;
-    this.consume(partial.subarray(nl + 1));
+    this.line += 1;
+    this.consume(partial.subarray(scan.end + 1));
   }
 
   /** A record left open by an unterminated quote at the end of the file. */
@@ -177,7 +231,7 @@ export class CsvRecordSplitter {
     let stop = nl;
     if (stop > start && text.charCodeAt(stop - 1) === 13) stop -= 1;
     const record = text.slice(start, stop);
-    if (isBlank(record)) return;
+    if (stop - start <= MAX_RECORD_BYTES && isBlank(record)) return;
     if (this.rejectedForSizeOrEncoding(record, start, stop, validUtf8, region, line)) return;
     const decoded = validUtf8 ? record : region.toString('utf8', start, stop);
     this.sink.record(decoded.split(','), line, decoded);
@@ -348,7 +402,7 @@ export function splitQuotedFields(record: string): string[] {
 export function splitFirstRecord(
   text: string,
   atEnd: boolean,
-): { fields: string[]; line: number; end: number } | null {
+): { fields: string[]; line: number; nextLine: number; end: number } | null {
   let pos = 0;
   let line = 1;
   while (pos < text.length) {
@@ -358,9 +412,16 @@ export function splitFirstRecord(
       nl = text.length;
     }
     const record = text.slice(pos, nl).replace(/\r$/, '');
-    if (!isBlank(record))
-      return { fields: splitQuotedFields(record), line, end: Math.min(nl + 1, text.length) };
-    line += countChar(text, '\n', pos, nl) + 1;
+    const nextLine = line + countChar(text, '\n', pos, nl) + 1;
+    if (!isBlank(record)) {
+      return {
+        fields: splitQuotedFields(record),
+        line,
+        nextLine,
+        end: Math.min(nl + 1, text.length),
+      };
+    }
+    line = nextLine;
     pos = nl + 1;
   }
   return null;

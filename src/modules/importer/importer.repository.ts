@@ -1,7 +1,8 @@
-import type { Writable } from 'node:stream';
 import type pg from 'pg';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { STAGE_COLUMNS } from './binary-copy.js';
+import { ACTIVITY_COLUMNS } from './binary-copy.js';
 import { splitPair, splitTriple, type RollupDelta } from './batch-rollups.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'rejected';
@@ -52,47 +53,48 @@ export async function acquireImportLock(client: pg.Client): Promise<void> {
  * - synchronous_commit off: a commit does not wait for its WAL flush. A server crash can lose the
  *   last batches, but each loses its ledger progress in the same transaction, so a rerun redoes
  *   exactly those rows: nothing is counted twice or half.
- * - work_mem: duplicate detection hashes a whole batch of event ids in memory.
- * - temp_buffers: the staging table is a temporary table (no WAL, backend-local buffers).
- * - statement_timeout: a batch may take minutes on slow disks, but never hang forever.
+ * - statement_timeout: a batch may take minutes on slow disks, but never hangs forever.
  */
 export async function prepareImportSession(client: pg.Client): Promise<void> {
-  await client.query(`SET synchronous_commit = off; SET work_mem = '256MB'; SET temp_buffers = '512MB';
-    SET statement_timeout = '30min'; SET TimeZone = 'UTC'`);
-  await client.query(`CREATE TEMP TABLE IF NOT EXISTS stage (
-      ord int4, event_id uuid, merchant_id int4, event_at timestamptz, product int2, event_type text,
-      amount_kobo int8, status int2, channel int2, region text, merchant_tier int2, run_id int4
-    ) ON COMMIT DELETE ROWS`);
-}
-
-export function openStageCopy(client: pg.Client): Writable {
-  return client.query(
-    copyFrom(`COPY stage (${STAGE_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
+  await client.query(
+    `SET synchronous_commit = off; SET statement_timeout = '30min'; SET TimeZone = 'UTC'`,
   );
 }
+
+const UNIQUE_VIOLATION = '23505';
 
 /**
- * Moves the staged rows into activities, keeping the first occurrence of each event_id, and
- * returns the ordinals of staged rows that were already known (duplicates of earlier batches).
- * The duplicate scan runs only when fewer rows went in than were staged.
+ * COPYs encoded rows straight into activities inside a savepoint. Returns false, with the
+ * savepoint rolled back, when a row's event_id is already stored (the caller then removes the
+ * duplicates and copies again); the unique key itself never admits one.
  */
-export async function mergeStage(client: pg.Client, staged: number): Promise<number[]> {
-  const result = await client.query<{ ord: number }>(
-    `WITH inserted AS (
-       INSERT INTO activities (event_id, merchant_id, event_at, product, event_type, amount_kobo, status,
-                               channel, region, merchant_tier, run_id)
-       SELECT event_id, merchant_id, event_at, product, event_type, amount_kobo, status,
-              channel, region, merchant_tier, run_id
-       FROM stage
-       ON CONFLICT (event_id) DO NOTHING
-       RETURNING event_id
-     )
-     SELECT ord FROM stage
-     WHERE (SELECT count(*) FROM inserted) < $1
-       AND event_id NOT IN (SELECT event_id FROM inserted)`,
-    [staged],
+export async function copyIntoActivities(client: pg.Client, chunks: Buffer[]): Promise<boolean> {
+  await client.query('SAVEPOINT batch_copy');
+  const stream = client.query(
+    copyFrom(`COPY activities (${ACTIVITY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
   );
-  return result.rows.map((r) => r.ord);
+  try {
+    for (const chunk of chunks) {
+      if (!stream.write(chunk)) await once(stream, 'drain');
+    }
+    stream.end();
+    await finished(stream);
+    await client.query('RELEASE SAVEPOINT batch_copy');
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT batch_copy');
+    return false;
+  }
+}
+
+/** Which of these event ids are already stored. */
+export async function findStoredIds(client: pg.Client, ids: string[]): Promise<string[]> {
+  const result = await client.query<{ id: string }>(
+    'SELECT event_id::text AS id FROM activities WHERE event_id = ANY($1::uuid[])',
+    [ids],
+  );
+  return result.rows.map((r) => r.id);
 }
 
 function unnestPairs(keys: Iterable<number>): [number[], number[]] {

@@ -3,12 +3,9 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
-import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
-import type { Writable } from 'node:stream';
 import pg from 'pg';
 import { BinaryCopyEncoder } from './binary-copy.js';
-import { BatchRows, computeRollupDelta, type RollupDelta } from './batch-rollups.js';
+import { BatchRows, computeRollupDelta } from './batch-rollups.js';
 import {
   CsvRecordSplitter,
   cutToBytes,
@@ -16,7 +13,6 @@ import {
   splitFirstRecord,
   type RecordSink,
 } from './csv-records.js';
-import { inTransaction } from '../../db/pool.js';
 import * as repo from './importer.repository.js';
 import {
   judgeRow,
@@ -29,7 +25,6 @@ import {
 
 export const FILE_PATTERN = /^activities_.*\.csv$/;
 const READ_CHUNK_BYTES = 1 << 20;
-const COPY_FLUSH_BYTES = 512 * 1024;
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
 
 export interface FileOutcome {
@@ -76,18 +71,43 @@ async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** One file's run: counters as committed, plus the pending part of the open batch. */
-class RunState implements repo.RunProgress {
-  status: repo.RunStatus = 'running';
-  rowsRead = 0;
-  rowsInserted = 0;
-  rowsDuplicate = 0;
-  rowsRejected = 0;
-  rejectsByReason: Record<string, number> = {};
-  warningsByKind: Record<string, number> = {};
+const ZERO_COUNTS = (): RunCounts => ({
+  rowsRead: 0,
+  rowsInserted: 0,
+  rowsDuplicate: 0,
+  rowsRejected: 0,
+  rejectsByReason: {},
+  warningsByKind: {},
+});
+
+interface RunCounts {
+  rowsRead: number;
+  rowsInserted: number;
+  rowsDuplicate: number;
+  rowsRejected: number;
+  rejectsByReason: Record<string, number>;
+  warningsByKind: Record<string, number>;
+}
+
+function increment(counts: Record<string, number>, key: string, by = 1): void {
+  counts[key] = (counts[key] ?? 0) + by;
+}
+
+function addCounts(into: RunCounts, delta: RunCounts): void {
+  into.rowsRead += delta.rowsRead;
+  into.rowsInserted += delta.rowsInserted;
+  into.rowsDuplicate += delta.rowsDuplicate;
+  into.rowsRejected += delta.rowsRejected;
+  for (const [k, v] of Object.entries(delta.rejectsByReason)) increment(into.rejectsByReason, k, v);
+  for (const [k, v] of Object.entries(delta.warningsByKind)) increment(into.warningsByKind, k, v);
+}
+
+/** One file's run as committed: counters and how far into the file committed batches got. */
+class RunState {
+  committed: RunCounts = ZERO_COUNTS();
   bytesCommitted = 0;
   nextLine = 2;
-  message: string | null = null;
+  done = false;
 
   constructor(
     readonly id: number,
@@ -96,45 +116,31 @@ class RunState implements repo.RunProgress {
 
   static resume(run: repo.RunRecord): RunState {
     const state = new RunState(run.id, run.fileName);
-    Object.assign(state, {
+    state.committed = {
       rowsRead: run.rowsRead,
       rowsInserted: run.rowsInserted,
       rowsDuplicate: run.rowsDuplicate,
       rowsRejected: run.rowsRejected,
       rejectsByReason: { ...run.rejectsByReason },
       warningsByKind: { ...run.warningsByKind },
-      bytesCommitted: run.bytesCommitted,
-      nextLine: run.nextLine,
-    });
+    };
+    state.bytesCommitted = run.bytesCommitted;
+    state.nextLine = run.nextLine;
     return state;
   }
 
-  snapshot(): repo.RunProgress {
-    return {
-      ...this,
-      rejectsByReason: { ...this.rejectsByReason },
-      warningsByKind: { ...this.warningsByKind },
-    };
-  }
-
-  outcome(status: FileOutcome['status']): FileOutcome {
-    return {
-      runId: this.id,
-      fileName: this.fileName,
-      status,
-      rowsRead: this.rowsRead,
-      rowsInserted: this.rowsInserted,
-      rowsDuplicate: this.rowsDuplicate,
-      rowsRejected: this.rowsRejected,
-      rejectsByReason: this.rejectsByReason,
-      warningsByKind: this.warningsByKind,
-      message: this.message,
-    };
+  outcome(status: FileOutcome['status'], message: string | null = null): FileOutcome {
+    return { runId: this.id, fileName: this.fileName, status, ...this.committed, message };
   }
 }
 
-function increment(counts: Record<string, number>, key: string, by = 1): void {
-  counts[key] = (counts[key] ?? 0) + by;
+/** What one batch adds to one run, and where in the file the batch ends. */
+interface RunSlice {
+  run: RunState;
+  counts: RunCounts;
+  endBytes: number;
+  endLine: number;
+  endsFile: boolean;
 }
 
 /** Remembers rollup presence keys this process has committed, to skip re-inserting them. */
@@ -169,26 +175,87 @@ const PRESENCE_FIELDS: PresenceField[] = [
   'kycMonthMerchants',
 ];
 
+/** One batch being filled by the parser, then committed as one transaction. */
+class Batch {
+  readonly rows: BatchRows;
+  readonly encoder = new BinaryCopyEncoder(32 << 20);
+  rowStarts: number[] = [];
+  ids: string[] = [];
+  readonly idSet = new Set<string>();
+  slices: RunSlice[] = [];
+  rejects: repo.RejectRecord[] = [];
+  rejectBytes = 0;
+
+  constructor(target: number) {
+    this.rows = new BatchRows(target);
+    this.encoder.header();
+  }
+
+  slice(run: RunState): RunSlice {
+    const last = this.slices[this.slices.length - 1];
+    if (last?.run === run) return last;
+    const slice = {
+      run,
+      counts: ZERO_COUNTS(),
+      endBytes: run.bytesCommitted,
+      endLine: run.nextLine,
+      endsFile: false,
+    };
+    this.slices.push(slice);
+    return slice;
+  }
+
+  get full(): boolean {
+    return this.rows.full || this.rejectBytes > MAX_PENDING_REJECT_BYTES;
+  }
+
+  /** The COPY body: header, the rows not marked duplicate, trailer. */
+  copyChunks(): Buffer[] {
+    const end = this.encoder.length;
+    const trailer = Buffer.from([0xff, 0xff]);
+    if (!this.rows.duplicate.subarray(0, this.rows.count).includes(1))
+      return [this.encoder.bytes(0, end), trailer];
+    const chunks = [this.encoder.bytes(0, this.rowStarts[0] ?? end)];
+    for (let i = 0; i < this.rows.count; i++) {
+      if (this.rows.duplicate[i] === 1) continue;
+      chunks.push(this.encoder.bytes(this.rowStarts[i], this.rowStarts[i + 1] ?? end));
+    }
+    chunks.push(trailer);
+    return chunks;
+  }
+
+  reset(): void {
+    this.rows.reset();
+    this.encoder.reset();
+    this.encoder.header();
+    this.rowStarts = [];
+    this.ids = [];
+    this.idSet.clear();
+    this.slices = [];
+    this.rejects = [];
+    this.rejectBytes = 0;
+  }
+}
+
 /**
- * Imports files in order through one connection that holds the import lock. Rows are parsed and
- * validated here, streamed to PostgreSQL in binary COPY while parsing goes on, and committed in
- * batches that span files: each commit carries the facts, the rollup deltas, the rejects and the
- * ledger progress of every file in the batch, so an interruption leaves everything consistent and
- * the next run resumes after the last commit.
+ * Imports files in order through one connection that holds the import lock. Rows are parsed,
+ * validated and encoded for binary COPY here; batches (spanning small files, or cutting big ones)
+ * are committed as one transaction each: the facts, the rollup deltas, the rejects and the ledger
+ * progress of every file in the batch. An interruption leaves everything consistent and the next
+ * run resumes after the last commit. While one batch is written to PostgreSQL, the next is parsed,
+ * so both cores work.
  */
 export class Importer implements RecordSink {
   private client!: pg.Client;
-  private readonly rows: BatchRows;
-  private readonly encoder = new BinaryCopyEncoder();
-  private readonly batchIds = new Set<string>();
+  private batch: Batch;
+  private spare: Batch;
+  /** Event ids of the previous batch: catches most duplicates before they reach the database. */
+  private previousIds: Set<string> = new Set();
+  private inflight: Promise<void> | null = null;
   private readonly known = new KnownPresence();
-  private batchRuns: RunState[] = [];
-  private rejects: repo.RejectRecord[] = [];
-  private rejectBytes = 0;
-  private copy: Writable | null = null;
-  private copyError: Error | null = null;
+  private connectionError: Error | null = null;
   private stopRequested = false;
-  private current: { run: RunState; slot: number; columns: ColumnMap } | null = null;
+  private current: { run: RunState; columns: ColumnMap } | null = null;
   private progress: ImportProgress = {
     filesTotal: 0,
     filesDone: 0,
@@ -203,7 +270,8 @@ export class Importer implements RecordSink {
     private readonly databaseUrl: string,
     private readonly options: ImportOptions,
   ) {
-    this.rows = new BatchRows(options.batchRows);
+    this.batch = new Batch(options.batchRows);
+    this.spare = new Batch(options.batchRows);
   }
 
   /** Asks a running import to stop at the next chunk; committed batches stay, the rest resumes later. */
@@ -214,7 +282,7 @@ export class Importer implements RecordSink {
   async importFiles(files: string[]): Promise<FileOutcome[]> {
     this.client = new pg.Client({ connectionString: this.databaseUrl });
     this.client.on('error', (error) => {
-      this.copyError ??= error;
+      this.connectionError ??= error;
     });
     await this.client.connect();
     try {
@@ -228,10 +296,11 @@ export class Importer implements RecordSink {
       };
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
-      await this.commitBatch();
+      await this.sealBatch();
+      await this.inflight;
       return outcomes.map((o) => (o instanceof RunState ? o.outcome('done') : o));
     } catch (error) {
-      await this.abandonBatch(error);
+      await this.abandon(error);
       throw error;
     } finally {
       await this.client.end().catch(() => undefined);
@@ -244,25 +313,19 @@ export class Importer implements RecordSink {
     this.report();
     const info = await stat(file);
     const runs = await repo.runsForFile(this.pool, fileName);
-    const unchanged = runs.find(
-      (r) =>
-        (r.status === 'done' || r.status === 'rejected') &&
-        r.fileSize === info.size &&
-        r.fileMtime?.getTime() === info.mtime.getTime(),
-    );
+    const finished = (r: repo.RunRecord): boolean => r.status === 'done' || r.status === 'rejected';
     const skip = (run: repo.RunRecord): FileOutcome => {
       this.progress.filesDone += 1;
       this.progress.bytesRead += info.size;
-      return {
-        ...RunState.resume(run).outcome('skipped'),
-        message: `unchanged since run ${run.id}`,
-      };
+      return RunState.resume(run).outcome('skipped', `unchanged since run ${run.id}`);
     };
+    const unchanged = runs.find(
+      (r) =>
+        finished(r) && r.fileSize === info.size && r.fileMtime?.getTime() === info.mtime.getTime(),
+    );
     if (unchanged) return skip(unchanged);
     const hash = await hashFile(file);
-    const sameContent = runs.find(
-      (r) => r.fileHash === hash && (r.status === 'done' || r.status === 'rejected'),
-    );
+    const sameContent = runs.find((r) => r.fileHash === hash && finished(r));
     if (sameContent) return skip(sameContent);
 
     const header = await readHeader(file);
@@ -277,12 +340,10 @@ export class Importer implements RecordSink {
         'file changed before this run finished',
       );
     }
+    const identity = { fileName, fileSize: info.size, fileMtime: info.mtime, fileHash: hash };
     if (!header.ok) {
       const id = await repo.createRun(this.pool, {
-        fileName,
-        fileSize: info.size,
-        fileMtime: info.mtime,
-        fileHash: hash,
+        ...identity,
         status: 'rejected',
         bytesCommitted: 0,
         nextLine: 1,
@@ -290,7 +351,7 @@ export class Importer implements RecordSink {
       });
       this.progress.filesDone += 1;
       this.progress.bytesRead += info.size;
-      return { ...new RunState(id, fileName).outcome('rejected'), message: header.message };
+      return new RunState(id, fileName).outcome('rejected', header.message);
     }
     let run: RunState;
     if (resumable) {
@@ -298,10 +359,7 @@ export class Importer implements RecordSink {
       await repo.setRunStatus(this.pool, run.id, 'running', null);
     } else {
       const id = await repo.createRun(this.pool, {
-        fileName,
-        fileSize: info.size,
-        fileMtime: info.mtime,
-        fileHash: hash,
+        ...identity,
         status: 'running',
         bytesCommitted: header.bytes,
         nextLine: header.nextLine,
@@ -317,43 +375,47 @@ export class Importer implements RecordSink {
   }
 
   private async streamFile(file: string, run: RunState, columns: ColumnMap): Promise<void> {
-    this.batchRuns.push(run);
-    this.current = { run, slot: this.batchRuns.length - 1, columns };
+    this.current = { run, columns };
     const base = run.bytesCommitted;
     const splitter = new CsvRecordSplitter(this, run.nextLine);
-    const input = createReadStream(file, { start: base, highWaterMark: READ_CHUNK_BYTES });
-    for await (const chunk of input) {
-      await this.ensureCopy();
+    const markEnd = (endsFile: boolean): void => {
+      const slice = this.batch.slice(run);
+      slice.endBytes = base + splitter.consumedBytes;
+      slice.endLine = splitter.line;
+      slice.endsFile = endsFile;
+    };
+    markEnd(false);
+    for await (const chunk of createReadStream(file, {
+      start: base,
+      highWaterMark: READ_CHUNK_BYTES,
+    })) {
+      this.checkHealthy();
       splitter.push(chunk as Buffer);
       this.progress.bytesRead += (chunk as Buffer).length;
-      await this.writeEncoded(false);
-      if (splitter.atRecordBoundary) {
-        run.bytesCommitted = base + splitter.consumedBytes;
-        run.nextLine = splitter.line;
-        if (this.rows.full || this.rejectBytes > MAX_PENDING_REJECT_BYTES) {
-          await this.commitBatch();
-          this.batchRuns.push(run);
-          this.current = { run, slot: 0, columns };
-        }
+      if (!splitter.atRecordBoundary) continue;
+      markEnd(false);
+      if (this.batch.full) {
+        await this.sealBatch();
+        markEnd(false);
       }
       this.report();
     }
-    await this.ensureCopy();
     splitter.end();
-    run.bytesCommitted = base + splitter.consumedBytes;
-    run.nextLine = splitter.line;
-    run.status = 'done';
+    markEnd(true);
     this.current = null;
+  }
+
+  private checkHealthy(): void {
+    if (this.stopRequested)
+      throw new Error('import stopped by shutdown; it resumes on the next start');
+    if (this.connectionError) throw this.connectionError;
   }
 
   // RecordSink: called synchronously by the splitter for every record of the current file.
   record(fields: string[], line: number, raw: string): void {
-    const { run, slot, columns } = this.current as {
-      run: RunState;
-      slot: number;
-      columns: ColumnMap;
-    };
-    run.rowsRead += 1;
+    const { run, columns } = this.current as { run: RunState; columns: ColumnMap };
+    const counts = this.batch.slice(run).counts;
+    counts.rowsRead += 1;
     this.progress.rowsRead += 1;
     const verdict = judgeRow(fields, columns);
     if (!verdict.ok) {
@@ -361,133 +423,130 @@ export class Importer implements RecordSink {
       return;
     }
     const row = verdict.row;
-    if (this.batchIds.has(row.eventId)) {
-      run.rowsDuplicate += 1;
+    const batch = this.batch;
+    if (batch.idSet.has(row.eventId) || this.previousIds.has(row.eventId)) {
+      counts.rowsDuplicate += 1;
       return;
     }
-    this.batchIds.add(row.eventId);
+    batch.idSet.add(row.eventId);
+    batch.ids.push(row.eventId);
     let mask = 0;
     for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
-    const ord = this.rows.add(row, mask, slot);
-    this.encoder.row(ord, row, run.id);
+    batch.rowStarts.push(batch.encoder.length);
+    batch.rows.add(row, mask, batch.slices.length - 1);
+    batch.encoder.row(row, run.id);
   }
 
   problem(reason: RejectReason, line: number, raw: string): void {
     const { run } = this.current as { run: RunState };
-    run.rowsRead += 1;
+    this.batch.slice(run).counts.rowsRead += 1;
     this.progress.rowsRead += 1;
     this.reject(run, reason, line, raw);
   }
 
   private reject(run: RunState, reason: RejectReason, line: number, raw: string): void {
-    run.rowsRejected += 1;
-    increment(run.rejectsByReason, reason);
+    const counts = this.batch.slice(run).counts;
+    counts.rowsRejected += 1;
+    increment(counts.rejectsByReason, reason);
     const cut = cutToBytes(raw);
-    this.rejects.push({ runId: run.id, line, reason, raw: cut });
-    this.rejectBytes += cut.length + 32;
+    this.batch.rejects.push({ runId: run.id, line, reason, raw: cut });
+    this.batch.rejectBytes += cut.length + 32;
   }
 
-  private async ensureCopy(): Promise<void> {
-    if (this.stopRequested)
-      throw new Error('import stopped by shutdown; it resumes on the next start');
-    if (this.copyError) throw this.copyError;
-    if (this.copy) return;
-    await this.client.query('BEGIN');
-    this.copy = repo.openStageCopy(this.client);
-    this.copy.on('error', (error: Error) => {
-      this.copyError ??= error;
-    });
-    this.encoder.header();
-  }
-
-  private async writeEncoded(final: boolean): Promise<void> {
-    const copy = this.copy;
-    if (!copy) return;
-    if (final) this.encoder.trailer();
-    if (this.encoder.length < COPY_FLUSH_BYTES && !final) return;
-    if (!copy.write(this.encoder.take()))
-      await Promise.race([once(copy, 'drain'), once(copy, 'error')]);
-    if (this.copyError) throw this.copyError;
-  }
-
-  /** Ends the COPY, merges, applies rollups, saves rejects and ledger progress, and commits. */
-  private async commitBatch(): Promise<void> {
-    if (!this.copy) {
-      if (this.batchRuns.length > 0) await this.commitLedgerOnly();
+  /** Hands the filled batch to the database (after the previous one committed) and starts a new one. */
+  private async sealBatch(): Promise<void> {
+    await this.inflight;
+    const sealed = this.batch;
+    this.previousIds = sealed.idSet;
+    this.batch = this.spare;
+    this.spare = sealed;
+    this.batch.reset();
+    if (sealed.slices.length === 0 && sealed.rejects.length === 0) {
+      this.inflight = null;
       return;
     }
-    await this.writeEncoded(true);
-    const copy = this.copy;
-    copy.end();
-    await finished(copy);
-    if (this.copyError) throw this.copyError;
-    this.copy = null;
-    const duplicates = await repo.mergeStage(this.client, this.rows.count);
-    for (const ord of duplicates) this.rows.duplicate[ord] = 1;
-    this.countStagedRows();
-    const delta = computeRollupDelta(this.rows);
-    const fresh = this.freshPresence(delta);
+    this.inflight = this.commit(sealed);
+    // Surface a failure at the next await, not as an unhandled rejection.
+    this.inflight.catch(() => undefined);
+  }
+
+  /** COPY, duplicates, rollups, rejects, ledger progress, data version: one transaction. */
+  private async commit(batch: Batch): Promise<void> {
+    await this.client.query('BEGIN');
+    if (batch.rows.count > 0 && !(await repo.copyIntoActivities(this.client, batch.copyChunks()))) {
+      // Some rows repeat events stored by earlier batches: mark them and copy the rest.
+      const stored = new Set(await repo.findStoredIds(this.client, batch.ids));
+      batch.ids.forEach((id, i) => {
+        if (stored.has(id)) batch.rows.duplicate[i] = 1;
+      });
+      if (!(await repo.copyIntoActivities(this.client, batch.copyChunks()))) {
+        throw new Error('duplicate event ids remained after removing the stored ones');
+      }
+    }
+    this.countStagedRows(batch);
+    const delta = computeRollupDelta(batch.rows);
+    const fresh = { ...delta };
+    for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, delta[field]);
     await repo.applyRollups(this.client, fresh);
-    await repo.insertRejects(this.client, this.rejects);
-    for (const run of this.batchRuns) await repo.saveRunProgress(this.client, run.snapshot());
+    await repo.insertRejects(this.client, batch.rejects);
+    for (const slice of batch.slices) {
+      const totals = {
+        ...slice.run.committed,
+        rejectsByReason: { ...slice.run.committed.rejectsByReason },
+        warningsByKind: { ...slice.run.committed.warningsByKind },
+      };
+      addCounts(totals, slice.counts);
+      await repo.saveRunProgress(this.client, {
+        id: slice.run.id,
+        status: slice.endsFile ? 'done' : 'running',
+        ...totals,
+        bytesCommitted: slice.endBytes,
+        nextLine: slice.endLine,
+      });
+    }
     const version = await repo.bumpDataVersion(this.client);
     await this.client.query('COMMIT');
     for (const field of PRESENCE_FIELDS) this.known.remember(field, fresh[field]);
-    this.resetBatch();
+    for (const slice of batch.slices) {
+      addCounts(slice.run.committed, slice.counts);
+      slice.run.bytesCommitted = slice.endBytes;
+      slice.run.nextLine = slice.endLine;
+      slice.run.done = slice.endsFile;
+    }
     this.options.onCommit?.(version);
   }
 
-  private async commitLedgerOnly(): Promise<void> {
-    await inTransaction(this.client, async () => {
-      for (const run of this.batchRuns) await repo.saveRunProgress(this.client, run.snapshot());
-    });
-    this.resetBatch();
-  }
-
-  private freshPresence(delta: RollupDelta): RollupDelta {
-    const fresh = { ...delta };
-    for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, delta[field]);
-    return fresh;
-  }
-
-  /** Splits the staged rows of the batch between inserted and duplicate, per file, with warnings. */
-  private countStagedRows(): void {
-    const rows = this.rows;
+  /** Splits the batch's rows between inserted and duplicate, per file, and counts their warnings. */
+  private countStagedRows(batch: Batch): void {
+    const rows = batch.rows;
     for (let i = 0; i < rows.count; i++) {
-      const run = this.batchRuns[rows.fileSlot[i] as number] as RunState;
+      const counts = (batch.slices[rows.fileSlot[i] as number] as RunSlice).counts;
       if (rows.duplicate[i] === 1) {
-        run.rowsDuplicate += 1;
+        counts.rowsDuplicate += 1;
         continue;
       }
-      run.rowsInserted += 1;
+      counts.rowsInserted += 1;
       const mask = rows.warnings[i] as number;
       if (mask === 0) continue;
       WARNING_KINDS.forEach((kind: WarningKind, bit) => {
-        if (mask & (1 << bit)) increment(run.warningsByKind, kind);
+        if (mask & (1 << bit)) increment(counts.warningsByKind, kind);
       });
     }
   }
 
-  private resetBatch(): void {
-    this.rows.reset();
-    this.batchIds.clear();
-    this.rejects = [];
-    this.rejectBytes = 0;
-    this.batchRuns = [];
-  }
-
   /** On failure the open transaction rolls back; the ledger keeps the last committed progress. */
-  private async abandonBatch(error: unknown): Promise<void> {
-    this.copy?.destroy();
-    this.copy = null;
+  private async abandon(error: unknown): Promise<void> {
+    await this.inflight?.catch(() => undefined);
     await this.client.query('ROLLBACK').catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
-    for (const run of this.batchRuns) {
+    const unfinished = new Set(
+      [...this.batch.slices, ...this.spare.slices].map((s) => s.run).filter((r) => !r.done),
+    );
+    for (const run of unfinished) {
       await repo
         .setRunStatus(this.pool, run.id, 'failed', `import failed: ${message}`)
         .catch(() => undefined);
     }
-    this.resetBatch();
   }
 
   private report(): void {
@@ -527,7 +586,7 @@ export async function readHeader(file: string): Promise<HeaderResult> {
     const verdict = resolveHeader(header?.fields ?? []);
     if (!verdict.ok)
       return { ok: false, message: `missing required column(s): ${verdict.missing.join(', ')}` };
-    return { ok: true, columns: verdict.columns, bytes: bom + first.end, nextLine: first.line + 1 };
+    return { ok: true, columns: verdict.columns, bytes: bom + first.end, nextLine: first.nextLine };
   } finally {
     await handle.close();
   }

@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+function errorOf(env: NodeJS.ProcessEnv): unknown {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+describe('loadConfig: defaults', () => {
+  it('when the environment is empty, then every setting has its documented default', () => {
+    expect(loadConfig({})).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      dataDir: './data',
+      databaseUrl: undefined,
+      logLevel: 'info',
+      corsOrigins: [],
+      adminToken: undefined,
+      importBatchRows: 250_000,
+    });
+  });
+
+  it('when variables are set to empty strings, then the defaults apply', () => {
+    const config = loadConfig({
+      PORT: '',
+      HOST: '',
+      DATA_DIR: '  ',
+      DATABASE_URL: '',
+      CORS_ORIGINS: '',
+      ADMIN_TOKEN: '',
+      IMPORT_BATCH_ROWS: '',
+    });
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.dataDir).toBe('./data');
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.corsOrigins).toEqual([]);
+    expect(config.adminToken).toBeUndefined();
+    expect(config.importBatchRows).toBe(250_000);
+  });
+
+  it('when the config is loaded, then it is frozen', () => {
+    const config = loadConfig({ CORS_ORIGINS: 'https://a.example' });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.corsOrigins)).toBe(true);
+  });
+});
+
+describe('loadConfig: valid values', () => {
+  it('when every variable is set validly, then the values are used (trimmed, log level lower-cased)', () => {
+    const config = loadConfig({
+      PORT: ' 3000 ',
+      HOST: ' 127.0.0.1 ',
+      DATA_DIR: ' /srv/data ',
+      DATABASE_URL: ' postgresql://user:pw@db:5432/activities ',
+      LOG_LEVEL: ' DEBUG ',
+      CORS_ORIGINS: 'https://a.example, http://localhost:5173 ,,',
+      ADMIN_TOKEN: ' 0123456789abcdef ',
+      IMPORT_BATCH_ROWS: '1000',
+    });
+    expect(config).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      dataDir: '/srv/data',
+      databaseUrl: 'postgresql://user:pw@db:5432/activities',
+      logLevel: 'debug',
+      corsOrigins: ['https://a.example', 'http://localhost:5173'],
+      adminToken: '0123456789abcdef',
+      importBatchRows: 1000,
+    });
+  });
+
+  it.each([['0'], ['1'], ['8080'], ['65535']])('when PORT is %s, then it is accepted', (port) => {
+    expect(loadConfig({ PORT: port }).port).toBe(Number(port));
+  });
+
+  it.each([['fatal'], ['error'], ['warn'], ['info'], ['debug'], ['trace'], ['silent']])(
+    'when LOG_LEVEL is %s, then it is accepted',
+    (level) => {
+      expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level);
+    },
+  );
+
+  it('when DATABASE_URL uses postgres://, then it is accepted', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://localhost/x' }).databaseUrl).toBe(
+      'postgres://localhost/x',
+    );
+  });
+
+  it('when CORS_ORIGINS is *, then it is accepted', () => {
+    expect(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+  });
+
+  it('when IMPORT_BATCH_ROWS is at its limits, then it is accepted', () => {
+    expect(loadConfig({ IMPORT_BATCH_ROWS: '1' }).importBatchRows).toBe(1);
+    expect(loadConfig({ IMPORT_BATCH_ROWS: '5000000' }).importBatchRows).toBe(5_000_000);
+  });
+});
+
+describe('loadConfig: invalid values', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '65536'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['PORT', '1e3'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_LEVEL', 'verbose'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['DATABASE_URL', 'localhost:5432/db'],
+    ['CORS_ORIGINS', 'not a url'],
+    ['CORS_ORIGINS', 'https://ok.example,ftp://bad.example'],
+    ['CORS_ORIGINS', 'https://a.example/path'],
+    ['ADMIN_TOKEN', 'short'],
+    ['IMPORT_BATCH_ROWS', '0'],
+    ['IMPORT_BATCH_ROWS', '5000001'],
+    ['IMPORT_BATCH_ROWS', 'many'],
+  ])('when %s is %j, then a ConfigError names the variable', (name, value) => {
+    const error = errorOf({ [name]: value });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(name);
+  });
+
+  it('when the error concerns an admin token, then the token itself is not echoed', () => {
+    const error = errorOf({ ADMIN_TOKEN: 's3cr' });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).not.toContain('s3cr');
+  });
+
+  it('when the error concerns DATABASE_URL, then the URL (which may hold a password) is not echoed', () => {
+    const error = errorOf({ DATABASE_URL: 'mysql://user:hunter2@db/x' });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).not.toContain('hunter2');
+  });
+});
