@@ -18,6 +18,9 @@ export const ACTIVITY_COLUMNS = [
   'run_id',
 ] as const;
 
+/** Where a row's UUID bytes start: after the field count (2) and the field length (4). */
+export const UUID_OFFSET_IN_ROW = 6;
+
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 /** Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01. */
 const PG_EPOCH_SECONDS = 946_684_800;
@@ -64,6 +67,16 @@ export class BinaryCopyEncoder {
 
   reset(): void {
     this.off = 0;
+  }
+
+  /** Drops everything written after `offset` (a row that turned out to be a duplicate). */
+  truncate(offset: number): void {
+    this.off = offset;
+  }
+
+  /** The buffer rows are written to (for reading back the UUID bytes of a row). */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   row(row: ActivityRow, runId: number): void {

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ACTIVITY_COLUMNS } from './binary-copy.js';
@@ -68,16 +67,13 @@ const UNIQUE_VIOLATION = '23505';
  * savepoint rolled back, when a row's event_id is already stored (the caller then removes the
  * duplicates and copies again); the unique key itself never admits one.
  */
-export async function copyIntoActivities(client: pg.Client, chunks: Buffer[]): Promise<boolean> {
+export async function copyIntoActivities(client: pg.Client, body: Buffer): Promise<boolean> {
   await client.query('SAVEPOINT batch_copy');
   const stream = client.query(
     copyFrom(`COPY activities (${ACTIVITY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
   );
   try {
-    for (const chunk of chunks) {
-      if (!stream.write(chunk)) await once(stream, 'drain');
-    }
-    stream.end();
+    stream.end(body);
     await finished(stream);
     await client.query('RELEASE SAVEPOINT batch_copy');
     return true;

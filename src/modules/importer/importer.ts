@@ -4,7 +4,8 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import pg from 'pg';
-import { BinaryCopyEncoder } from './binary-copy.js';
+import { BinaryCopyEncoder, UUID_OFFSET_IN_ROW } from './binary-copy.js';
+import { UuidSet, uuidText } from './uuid-set.js';
 import { BatchRows, computeRollupDelta } from './batch-rollups.js';
 import {
   CsvRecordSplitter,
@@ -178,17 +179,25 @@ const PRESENCE_FIELDS: PresenceField[] = [
 /** One batch being filled by the parser, then committed as one transaction. */
 class Batch {
   readonly rows: BatchRows;
-  readonly encoder = new BinaryCopyEncoder(32 << 20);
+  readonly encoder = new BinaryCopyEncoder(8 << 20);
   rowStarts: number[] = [];
-  ids: string[] = [];
-  readonly idSet = new Set<string>();
+  readonly idSet: UuidSet;
   slices: RunSlice[] = [];
   rejects: repo.RejectRecord[] = [];
   rejectBytes = 0;
 
   constructor(target: number) {
     this.rows = new BatchRows(target);
+    this.idSet = new UuidSet(target);
     this.encoder.header();
+  }
+
+  uuidOffset(i: number): number {
+    return (this.rowStarts[i] as number) + UUID_OFFSET_IN_ROW;
+  }
+
+  ids(): string[] {
+    return this.rowStarts.map((_, i) => uuidText(this.encoder.buffer, this.uuidOffset(i)));
   }
 
   slice(run: RunState): RunSlice {
@@ -209,19 +218,34 @@ class Batch {
     return this.rows.full || this.rejectBytes > MAX_PENDING_REJECT_BYTES;
   }
 
-  /** The COPY body: header, the rows not marked duplicate, trailer. */
-  copyChunks(): Buffer[] {
-    const end = this.encoder.length;
-    const trailer = Buffer.from([0xff, 0xff]);
-    if (!this.rows.duplicate.subarray(0, this.rows.count).includes(1))
-      return [this.encoder.bytes(0, end), trailer];
-    const chunks = [this.encoder.bytes(0, this.rowStarts[0] ?? end)];
-    for (let i = 0; i < this.rows.count; i++) {
+  /**
+   * The COPY body: header, the rows not marked duplicate in event_id order, trailer. Sorted keys
+   * go into the unique index's pages in sequence instead of at random: measured 2-3x cheaper.
+   */
+  copyBody(): Buffer {
+    const source = this.encoder.buffer;
+    const count = this.rows.count;
+    // Sort by the first 32 bits of the UUID (enough for page locality), index packed in the low bits.
+    const keys = new Float64Array(count);
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
       if (this.rows.duplicate[i] === 1) continue;
-      chunks.push(this.encoder.bytes(this.rowStarts[i], this.rowStarts[i + 1] ?? end));
+      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * 2 ** 21 + i;
     }
-    chunks.push(trailer);
-    return chunks;
+    const order = keys.subarray(0, kept).sort();
+    const body = Buffer.allocUnsafe(this.encoder.length + 2);
+    let offset = source.copy(body, 0, 0, this.rowStarts[0] ?? this.encoder.length);
+    for (const key of order) {
+      const i = key % 2 ** 21;
+      offset += source.copy(
+        body,
+        offset,
+        this.rowStarts[i],
+        this.rowStarts[i + 1] ?? this.encoder.length,
+      );
+    }
+    offset = body.writeInt16BE(-1, offset);
+    return body.subarray(0, offset);
   }
 
   reset(): void {
@@ -229,7 +253,6 @@ class Batch {
     this.encoder.reset();
     this.encoder.header();
     this.rowStarts = [];
-    this.ids = [];
     this.idSet.clear();
     this.slices = [];
     this.rejects = [];
@@ -250,7 +273,7 @@ export class Importer implements RecordSink {
   private batch: Batch;
   private spare: Batch;
   /** Event ids of the previous batch: catches most duplicates before they reach the database. */
-  private previousIds: Set<string> = new Set();
+  private previousIds: UuidSet | null = null;
   private inflight: Promise<void> | null = null;
   private readonly known = new KnownPresence();
   private connectionError: Error | null = null;
@@ -424,17 +447,21 @@ export class Importer implements RecordSink {
     }
     const row = verdict.row;
     const batch = this.batch;
-    if (batch.idSet.has(row.eventId) || this.previousIds.has(row.eventId)) {
+    const start = batch.encoder.length;
+    batch.encoder.row(row, run.id);
+    const idOffset = start + UUID_OFFSET_IN_ROW;
+    if (
+      this.previousIds?.has(batch.encoder.buffer, idOffset) ||
+      !batch.idSet.add(batch.encoder.buffer, idOffset)
+    ) {
+      batch.encoder.truncate(start);
       counts.rowsDuplicate += 1;
       return;
     }
-    batch.idSet.add(row.eventId);
-    batch.ids.push(row.eventId);
     let mask = 0;
     for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
-    batch.rowStarts.push(batch.encoder.length);
+    batch.rowStarts.push(start);
     batch.rows.add(row, mask, batch.slices.length - 1);
-    batch.encoder.row(row, run.id);
   }
 
   problem(reason: RejectReason, line: number, raw: string): void {
@@ -473,13 +500,14 @@ export class Importer implements RecordSink {
   /** COPY, duplicates, rollups, rejects, ledger progress, data version: one transaction. */
   private async commit(batch: Batch): Promise<void> {
     await this.client.query('BEGIN');
-    if (batch.rows.count > 0 && !(await repo.copyIntoActivities(this.client, batch.copyChunks()))) {
+    if (batch.rows.count > 0 && !(await repo.copyIntoActivities(this.client, batch.copyBody()))) {
       // Some rows repeat events stored by earlier batches: mark them and copy the rest.
-      const stored = new Set(await repo.findStoredIds(this.client, batch.ids));
-      batch.ids.forEach((id, i) => {
+      const ids = batch.ids();
+      const stored = new Set(await repo.findStoredIds(this.client, ids));
+      ids.forEach((id, i) => {
         if (stored.has(id)) batch.rows.duplicate[i] = 1;
       });
-      if (!(await repo.copyIntoActivities(this.client, batch.copyChunks()))) {
+      if (!(await repo.copyIntoActivities(this.client, batch.copyBody()))) {
         throw new Error('duplicate event ids remained after removing the stored ones');
       }
     }

@@ -1,0 +1,109 @@
+/**
+ * A set of UUIDs read straight from their 16 encoded bytes, in flat typed arrays (open addressing).
+ * A JS Set of id strings cost several times the memory, and its strings kept whole decoded input
+ * chunks alive; this holds a batch's ids in about 40 bytes each.
+ */
+export class UuidSet {
+  private words: Uint32Array;
+  private used: Uint8Array;
+  private mask: number;
+  size = 0;
+
+  constructor(expected: number) {
+    let capacity = 1024;
+    while (capacity < expected * 2) capacity *= 2;
+    this.words = new Uint32Array(capacity * 4);
+    this.used = new Uint8Array(capacity);
+    this.mask = capacity - 1;
+  }
+
+  /** Adds the UUID at `offset` of `bytes`; returns false when it was already there. */
+  add(bytes: Buffer, offset: number): boolean {
+    if (this.size * 2 >= this.used.length) this.grow();
+    return this.insert(
+      bytes.readUInt32BE(offset),
+      bytes.readUInt32BE(offset + 4),
+      bytes.readUInt32BE(offset + 8),
+      bytes.readUInt32BE(offset + 12),
+    );
+  }
+
+  has(bytes: Buffer, offset: number): boolean {
+    const a = bytes.readUInt32BE(offset);
+    const b = bytes.readUInt32BE(offset + 4);
+    const c = bytes.readUInt32BE(offset + 8);
+    const d = bytes.readUInt32BE(offset + 12);
+    for (let slot = this.slotOf(a, b, c, d); this.used[slot] === 1; slot = (slot + 1) & this.mask) {
+      if (this.equals(slot, a, b, c, d)) return true;
+    }
+    return false;
+  }
+
+  clear(): void {
+    this.used.fill(0);
+    this.size = 0;
+  }
+
+  private slotOf(a: number, b: number, c: number, d: number): number {
+    // UUIDs are random already; mixing the words spreads version/variant bits and test ids alike.
+    return (
+      (Math.imul(
+        a ^ Math.imul(b, 0x9e3779b1) ^ Math.imul(c, 0x85ebca6b) ^ Math.imul(d, 0xc2b2ae35),
+        0x27d4eb2f,
+      ) >>>
+        0) &
+      this.mask
+    );
+  }
+
+  private equals(slot: number, a: number, b: number, c: number, d: number): boolean {
+    const w = slot * 4;
+    return (
+      this.words[w] === a &&
+      this.words[w + 1] === b &&
+      this.words[w + 2] === c &&
+      this.words[w + 3] === d
+    );
+  }
+
+  private insert(a: number, b: number, c: number, d: number): boolean {
+    let slot = this.slotOf(a, b, c, d);
+    while (this.used[slot] === 1) {
+      if (this.equals(slot, a, b, c, d)) return false;
+      slot = (slot + 1) & this.mask;
+    }
+    this.used[slot] = 1;
+    const w = slot * 4;
+    this.words[w] = a;
+    this.words[w + 1] = b;
+    this.words[w + 2] = c;
+    this.words[w + 3] = d;
+    this.size += 1;
+    return true;
+  }
+
+  private grow(): void {
+    const { words, used } = this;
+    this.words = new Uint32Array(words.length * 2);
+    this.used = new Uint8Array(used.length * 2);
+    this.mask = this.used.length - 1;
+    this.size = 0;
+    for (let slot = 0; slot < used.length; slot++) {
+      if (used[slot] === 1) {
+        const w = slot * 4;
+        this.insert(
+          words[w] as number,
+          words[w + 1] as number,
+          words[w + 2] as number,
+          words[w + 3] as number,
+        );
+      }
+    }
+  }
+}
+
+/** The canonical text of the UUID at `offset` of `bytes`. */
+export function uuidText(bytes: Buffer, offset: number): string {
+  const hex = bytes.toString('hex', offset, offset + 16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
