@@ -1,0 +1,184 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateFiles } from '../../bench/generate.js';
+import { openDatabase, type Database } from '../../src/db/database.js';
+import { AnswerCache, QUERIES } from '../../src/modules/analytics/analytics.cache.js';
+import { verifyAnswers } from '../../src/modules/analytics/verify.js';
+import { Importer, listImportFiles } from '../../src/modules/importer/importer.js';
+import { startService } from '../../src/service.js';
+import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
+import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
+
+const ANSWERS = QUERIES.filter((q) => q !== 'top-merchants');
+
+async function answersOf(database: Database): Promise<string[]> {
+  const cache = new AnswerCache(database.pool);
+  await cache.refresh();
+  return Promise.all(
+    ANSWERS.map(async (q) =>
+      (await cache.get(q, { range: { from: 0, to: 99_999_999 }, limit: 10 })).body.toString(),
+    ),
+  );
+}
+
+async function importAll(database: Database, dir: string, batchRows = 5000) {
+  return new Importer(database.pool, database.url, { batchRows }).importFiles(
+    await listImportFiles(dir),
+  );
+}
+
+describe('when dirty generated data is imported in small batches', () => {
+  let dbHandle: { url: string; drop: () => Promise<void> };
+  let database: Database;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dbHandle = await createTestDatabase();
+    database = await openDatabase({ databaseUrl: dbHandle.url });
+    dataDir = await tempDir();
+    await generateFiles({
+      days: 4,
+      rowsPerDay: 4000,
+      seed: 7,
+      outDir: dataDir,
+      duplicateRate: 0.1,
+      anomalyRate: 0.03,
+    });
+    await writeCsv(dataDir, 'activities_20231231.csv', FILE_1);
+    await writeCsv(dataDir, 'activities_20240001.csv', FILE_2);
+  });
+
+  afterAll(async () => {
+    await database?.close();
+    await dbHandle?.drop();
+  });
+
+  it('then read = inserted + duplicates + rejected for every file and verify finds the rollups equal to the facts', async () => {
+    const outcomes = await importAll(database, dataDir, 3000);
+    for (const o of outcomes) {
+      expect(o.status).toBe('done');
+      expect(o.rowsRead).toBe(o.rowsInserted + o.rowsDuplicate + o.rowsRejected);
+    }
+    expect(outcomes.some((o) => o.rowsDuplicate > 0)).toBe(true);
+    const results = await verifyAnswers(database.pool, new AnswerCache(database.pool));
+    for (const r of results) expect(r.served, r.query).toBe(r.recomputed);
+  });
+
+  it('then the figures equal those of one import in a single big batch', async () => {
+    const other = await createTestDatabase();
+    const single = await openDatabase({ databaseUrl: other.url });
+    try {
+      await importAll(single, dataDir, 1_000_000);
+      expect(await answersOf(single)).toEqual(await answersOf(database));
+    } finally {
+      await single.close();
+      await other.drop();
+    }
+  });
+});
+
+describe('when two instances serve one database', () => {
+  it('then a commit by one is seen by the other within a second', async () => {
+    const db = await createTestDatabase();
+    const emptyDir = await tempDir();
+    const first = await startService(testConfig({ databaseUrl: db.url, dataDir: emptyDir }));
+    const second = await startService(testConfig({ databaseUrl: db.url, dataDir: emptyDir }));
+    try {
+      await Promise.all([first.startupImport, second.startupImport]);
+      expect((await second.app.inject('/analytics/top-merchant')).statusCode).toBe(404);
+      const dataDir = await tempDir();
+      await writeCsv(dataDir, 'activities_20240101.csv', FILE_1);
+      await importAll(first.database, dataDir);
+      const committedAt = Date.now();
+      let seenAfter = Infinity;
+      while (Date.now() - committedAt < 3000) {
+        const response = await second.app.inject('/analytics/top-merchant');
+        if (response.statusCode === 200) {
+          seenAfter = Date.now() - committedAt;
+          expect(response.body).toBe('{"merchant_id":"MRC-000003","total_volume":350.50}');
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(seenAfter).toBeLessThan(1000);
+    } finally {
+      await first.close();
+      await second.close();
+      await db.drop();
+    }
+  });
+});
+
+describe('when the importing process is killed part way through a large file', () => {
+  it('then the next run resumes from the last committed batch and the figures equal one clean import', async () => {
+    const dataDir = await tempDir();
+    await generateFiles({
+      days: 1,
+      rowsPerDay: 150_000,
+      seed: 11,
+      outDir: dataDir,
+      duplicateRate: 0.05,
+    });
+    const killed = await createTestDatabase();
+    const clean = await createTestDatabase();
+    const cli = path.resolve('src/modules/importer/importer.cli.ts');
+    const run = (url: string) =>
+      spawn(process.execPath, ['--import', 'tsx', cli, dataDir], {
+        env: { ...process.env, DATABASE_URL: url, IMPORT_BATCH_ROWS: '10000' },
+        stdio: 'ignore',
+      });
+    const admin = new pg.Client({ connectionString: killed.url });
+    try {
+      const victim = run(killed.url);
+      await admin.connect();
+      // Wait until a few batches are committed, then kill without warning.
+      for (;;) {
+        const { rows } = await admin
+          .query<{ bytes: string }>(
+            `SELECT bytes_committed AS bytes FROM import_runs WHERE status = 'running'`,
+          )
+          .catch(() => ({ rows: [] as Array<{ bytes: string }> }));
+        if (rows.length > 0 && Number(rows[0]?.bytes) > 3_000_000) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      victim.kill('SIGKILL');
+      await once(victim, 'exit');
+      const partial = await admin.query<{ status: string; read: string }>(
+        `SELECT status, rows_read AS read FROM import_runs`,
+      );
+      expect(partial.rows[0]?.status).toBe('running');
+      expect(Number(partial.rows[0]?.read)).toBeLessThan(150_000);
+
+      for (const url of [killed.url, clean.url]) {
+        const [code] = await once(run(url), 'exit');
+        expect(code).toBe(0);
+      }
+      const [a, b] = [
+        await openDatabase({ databaseUrl: killed.url }),
+        await openDatabase({ databaseUrl: clean.url }),
+      ];
+      try {
+        expect(await answersOf(a)).toEqual(await answersOf(b));
+        const ledger = await a.pool.query(
+          `SELECT status, rows_read::int AS read, rows_inserted + rows_duplicate + rows_rejected AS total FROM import_runs`,
+        );
+        expect(ledger.rows).toEqual([{ status: 'done', read: 150_000, total: '150000' }]);
+        const facts = await a.pool.query<{ n: string }>('SELECT count(*) AS n FROM activities');
+        const cleanFacts = await b.pool.query<{ n: string }>(
+          'SELECT count(*) AS n FROM activities',
+        );
+        expect(facts.rows[0]?.n).toBe(cleanFacts.rows[0]?.n);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    } finally {
+      await admin.end();
+      await killed.drop();
+      await clean.drop();
+    }
+  }, 120_000);
+});
