@@ -1,0 +1,565 @@
+/**
+ * HTTP benchmark of the analytics service: what it costs to serve an answer, next to what Node
+ * itself can serve on this machine.
+ *
+ * What it measures: average req/s and p99 latency of each analytics endpoint (the five plain
+ * ones, the leaderboard and two month-filtered queries) under autocannon load, and the ratio of
+ * each throughput to a bare node:http server that returns the same JSON bytes (the ceiling).
+ *
+ * How, in one run:
+ *  1. build; generate N clean rows (bench/generate.ts) into a temp folder; create a scratch
+ *     database; start `node dist/server.js` on it (LOG_LEVEL unset: info, the production level)
+ *     and time the start-up import until /analytics/top-merchant answers 200;
+ *  2. start the bare server, also as a child process, so neither server shares the event loop
+ *     of the load generator;
+ *  3. for each target: a 2 s warm-up (not reported), then the measured autocannon run, both in
+ *     this process, with the same connections and duration; every response must be 2xx;
+ *  4. print a table and PASS/FAIL lines (analytics >= 0.8x bare req/s; leaderboard and filtered
+ *     p99 < 5 ms), write bench/out/http-<rows>.json, and compare with results files of other
+ *     row counts (target: no more than 10% worse);
+ *  5. stop both servers, drop the scratch database, remove the temp folder unless --keep.
+ * It always exits 0 once measured: it reports, it does not gate.
+ *
+ * usage: npm run bench:http -- [--rows N] [--duration S] [--connections C] [--keep]
+ *                              [--database-url postgres://user@host:port/admin-db]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { generateFiles } from './generate.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const OUT_DIR = join(ROOT, 'bench', 'out');
+const HOST = '127.0.0.1';
+const WARMUP_SECONDS = 2;
+const POLL_MS = 200;
+const STOP_TIMEOUT_MS = 10_000;
+const SEED = 20240101;
+/** idle-machine check before measuring: warn above this share of all CPUs busy */
+const BUSY_WARN_PCT = 10;
+
+const MIN_RATIO = 0.8;
+const MAX_P99_MS = 5;
+const MAX_CHANGE_PCT = 10;
+
+interface Target {
+  name: string;
+  path: string;
+  /** leaderboard and filtered queries: held to the p99 target */
+  p99Target: boolean;
+}
+
+const BARE = 'bare node:http';
+const TARGETS: Target[] = [
+  { name: 'top-merchant', path: '/analytics/top-merchant', p99Target: false },
+  {
+    name: 'monthly-active-merchants',
+    path: '/analytics/monthly-active-merchants',
+    p99Target: false,
+  },
+  { name: 'product-adoption', path: '/analytics/product-adoption', p99Target: false },
+  { name: 'kyc-funnel', path: '/analytics/kyc-funnel', p99Target: false },
+  { name: 'failure-rates', path: '/analytics/failure-rates', p99Target: false },
+  {
+    name: 'top-merchants (leaderboard)',
+    path: '/analytics/top-merchants?limit=10',
+    p99Target: true,
+  },
+  {
+    name: 'failure-rates 2024-01..06',
+    path: '/analytics/failure-rates?from=2024-01&to=2024-06',
+    p99Target: true,
+  },
+  {
+    name: 'product-adoption 2024-02..03',
+    path: '/analytics/product-adoption?from=2024-02&to=2024-03',
+    p99Target: true,
+  },
+];
+
+interface Options {
+  rows: number;
+  duration: number;
+  connections: number;
+  keep: boolean;
+  adminUrl: string;
+}
+
+interface Measurement {
+  target: string;
+  path: string;
+  reqPerSec: number;
+  /** autocannon's histogram holds whole milliseconds (rounded down): 4 means 4.0-4.99 ms */
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  /** req/s of this target / req/s of the bare server */
+  ratio: number;
+  /** CPU of the load generator (this process) and of the server, % of one core */
+  clientCpuPct: number;
+  serverCpuPct: number;
+}
+
+interface Report {
+  rows: number;
+  durationSeconds: number;
+  connections: number;
+  date: string;
+  node: string;
+  cpus: number;
+  /** the start-up import, per /health */
+  importSeconds: number;
+  /** from spawning the service to the first 200 (start-up, migrations, import, cache) */
+  readySeconds: number;
+  results: Measurement[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------
+
+function positiveInt(name: string, raw: string): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    throw new Error(`--${name} must be a positive integer, got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      rows: { type: 'string', default: '1000000' },
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '50' },
+      keep: { type: 'boolean', default: false },
+      'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    },
+  });
+  return {
+    rows: positiveInt('rows', values.rows),
+    duration: positiveInt('duration', values.duration),
+    connections: positiveInt('connections', values.connections),
+    keep: values.keep,
+    adminUrl: values['database-url'],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clean-up: every acquired resource pushes its release; run in reverse, once, also on Ctrl-C
+// ---------------------------------------------------------------------------------------------
+
+const cleanups: Array<() => Promise<void>> = [];
+
+async function cleanUp(): Promise<void> {
+  for (let step = cleanups.pop(); step; step = cleanups.pop()) {
+    await step().catch((error: unknown) => console.error(`clean-up step failed: ${String(error)}`));
+  }
+}
+
+process.once('SIGINT', () => {
+  console.error('\ninterrupted: cleaning up');
+  void cleanUp().finally(() => process.exit(130));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Set-up: build, data, database, ports, child processes
+// ---------------------------------------------------------------------------------------------
+
+function build(): void {
+  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error(`npm run build failed (status ${result.status})`);
+}
+
+async function generateData(rows: number, dir: string): Promise<number> {
+  const days = Math.max(1, Math.round(rows / 100_000));
+  const rowsPerDay = Math.max(1, Math.round(rows / days));
+  const started = performance.now();
+  const manifest = await generateFiles({
+    days,
+    rowsPerDay,
+    seed: SEED,
+    outDir: dir,
+    clean: true,
+    startDate: '2024-01-01',
+  });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `generated ${manifest.rows} clean rows in ${days} file(s), ` +
+      `${(manifest.bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s`,
+  );
+  return manifest.rows;
+}
+
+/** Creates a scratch database next to the admin one; returns its URL and registers its drop. */
+async function createScratchDatabase(adminUrl: string): Promise<string> {
+  const name = `bench_http_${randomBytes(4).toString('hex')}`;
+  await withAdmin(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
+  cleanups.push(async () => {
+    await withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} (FORCE)`));
+    console.log(`dropped database ${name}`);
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+/** Spawns node with its output in logFile; registers a SIGTERM-and-wait stop. */
+function startNode(label: string, args: string[], env: NodeJS.ProcessEnv, logFile: string) {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', log, log] });
+  closeSync(log);
+  cleanups.push(() => stopChild(label, child));
+  return child;
+}
+
+async function stopChild(label: string, child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
+  console.log(`stopped ${label} (${child.signalCode ?? `exit ${child.exitCode}`})`);
+}
+
+function startService(port: number, dataDir: string, databaseUrl: string, logFile: string) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    HOST,
+    DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl,
+  };
+  delete env.LOG_LEVEL; // the default (info): what production runs with
+  return startNode('service', ['dist/server.js'], env, logFile);
+}
+
+/** The ceiling: a bare node:http server answering every request with the same bytes. */
+const BARE_SERVER_SCRIPT = `
+const http = require('node:http');
+const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
+const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': body.length };
+http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); })
+  .listen(Number(process.env.PORT), process.env.HOST);
+`;
+
+function startBareServer(port: number, body: string, logFile: string) {
+  const env = { ...process.env, PORT: String(port), HOST, BENCH_BODY: body };
+  return startNode('bare server', ['-e', BARE_SERVER_SCRIPT], env, logFile);
+}
+
+/** Polls GET url every POLL_MS until it answers 200; fails when the child exits first. */
+async function waitFor200(url: string, child: ChildProcess, logFile: string): Promise<string> {
+  let lastReport = performance.now();
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(
+        `server exited (${child.exitCode}) before ${url} answered 200:\n${tail(logFile)}`,
+      );
+    }
+    const response = await fetch(url).catch(() => null);
+    if (response?.status === 200) return response.text();
+    await response?.arrayBuffer(); // release the connection
+    if (performance.now() - lastReport > 15_000) {
+      lastReport = performance.now();
+      console.log(`  ... still waiting (last status ${response?.status ?? 'no answer'})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement
+// ---------------------------------------------------------------------------------------------
+
+/** CPU seconds (user + system) of a process so far, from /proc; NaN where there is no /proc. */
+function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime: USER_HZ ticks
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Share of all CPUs busy over the next second, from /proc/stat; NaN where there is no /proc. */
+async function machineBusyPct(): Promise<number> {
+  const sample = () => {
+    const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const n = ticks.slice(0, 8).map(Number);
+    return { idle: n[3]! + n[4]!, total: n.reduce((a, b) => a + b, 0) };
+  };
+  try {
+    const a = sample();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const b = sample();
+    return (1 - (b.idle - a.idle) / (b.total - a.total)) * 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Other work on the machine skews every number: say so before measuring. */
+async function warnIfBusy(): Promise<void> {
+  const busy = await machineBusyPct();
+  if (busy > BUSY_WARN_PCT) {
+    console.log(
+      `WARNING: ${busy.toFixed(0)}% of the CPUs were busy before the load started ` +
+        `(other processes?): the numbers below are not reliable`,
+    );
+  }
+}
+
+async function load(url: string, connections: number, duration: number) {
+  return autocannon({ url, connections, duration });
+}
+
+async function measure(
+  target: string,
+  url: string,
+  server: ChildProcess,
+  opts: Options,
+): Promise<Measurement> {
+  await load(url, opts.connections, WARMUP_SECONDS);
+  const cpu0 = process.cpuUsage();
+  const server0 = processCpuSeconds(server.pid);
+  const wall0 = performance.now();
+  const result = await load(url, opts.connections, opts.duration);
+  const wall = (performance.now() - wall0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const { pathname, search } = new URL(url);
+  return {
+    target,
+    path: pathname + search,
+    reqPerSec: result.requests.average,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    ratio: Number.NaN, // set once the bare server's throughput is known
+    clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
+    serverCpuPct: ((processCpuSeconds(server.pid) - server0) / wall) * 100,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+function printTable(results: Measurement[]): void {
+  const header = ['target', 'req/s', 'p99 ms', 'non-2xx', 'errors', 'x bare', 'cpu client/server'];
+  const rows = results.map((r) => [
+    r.target,
+    r.reqPerSec.toFixed(0),
+    r.p99Ms.toFixed(0),
+    String(r.non2xx),
+    String(r.errors),
+    r.ratio.toFixed(2),
+    `${r.clientCpuPct.toFixed(0)}% / ${r.serverCpuPct.toFixed(0)}%`,
+  ]);
+  printColumns([header, ...rows]);
+}
+
+/** First column left-aligned, the others right-aligned, widths from the widest cell. */
+function printColumns(lines: string[][]): void {
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
+  for (const line of lines) {
+    const cells = line.map((cell, i) =>
+      i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!),
+    );
+    console.log(cells.join('  '));
+  }
+}
+
+function printVerdicts(results: Measurement[]): void {
+  const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+  for (const r of results.slice(1)) {
+    const ok = r.ratio >= MIN_RATIO && r.non2xx === 0 && r.errors === 0;
+    console.log(
+      `${verdict(ok)} ${r.target}: ${r.ratio.toFixed(2)}x bare throughput ` +
+        `(target >= ${MIN_RATIO}x, all 2xx)`,
+    );
+  }
+  for (const r of results.filter((m) => TARGETS.find((t) => t.name === m.target)?.p99Target)) {
+    console.log(
+      `${verdict(r.p99Ms < MAX_P99_MS)} ${r.target}: p99 ${r.p99Ms.toFixed(0)} ms ` +
+        `(target < ${MAX_P99_MS} ms)`,
+    );
+  }
+}
+
+async function writeReport(report: Report): Promise<string> {
+  await mkdir(OUT_DIR, { recursive: true });
+  const file = join(OUT_DIR, `http-${report.rows}.json`);
+  await writeFile(file, JSON.stringify(report, null, 2) + '\n');
+  return file;
+}
+
+async function otherReports(rows: number): Promise<Report[]> {
+  const names = (await readdir(OUT_DIR)).filter((n) => /^http-\d+\.json$/.test(n));
+  const reports = await Promise.all(
+    names.map(async (n) => JSON.parse(await readFile(join(OUT_DIR, n), 'utf8')) as Report),
+  );
+  return reports.filter((r) => r.rows !== rows).sort((a, b) => a.rows - b.rows);
+}
+
+const pct = (from: number, to: number) => (from === 0 ? Number.NaN : ((to - from) / from) * 100);
+const signed = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n >= 0 ? '+' : ''}${n.toFixed(1)}%`);
+
+/** Change from the run with fewer rows to the one with more: does more data slow answers down? */
+function printComparison(a: Report, b: Report): void {
+  const [small, large] = a.rows < b.rows ? [a, b] : [b, a];
+  console.log(
+    `\ncomparison: ${small.rows} rows -> ${large.rows} rows (target: req/s and p99 ` +
+      `no more than ${MAX_CHANGE_PCT}% worse)`,
+  );
+  if (small.connections !== large.connections || small.durationSeconds !== large.durationSeconds) {
+    console.log('note: the two runs used different --connections or --duration: not comparable');
+  }
+  const lines = [['target', 'req/s', 'change', 'p99 ms', 'change', 'verdict']];
+  for (const l of large.results) {
+    const s = small.results.find((r) => r.path === l.path);
+    if (!s) continue;
+    const dRate = pct(s.reqPerSec, l.reqPerSec);
+    const dP99 = pct(s.p99Ms, l.p99Ms);
+    const p99Worse = s.p99Ms === 0 ? l.p99Ms > 0 : dP99 > MAX_CHANGE_PCT;
+    const ok = dRate >= -MAX_CHANGE_PCT && !p99Worse;
+    lines.push([
+      l.target,
+      `${s.reqPerSec.toFixed(0)} -> ${l.reqPerSec.toFixed(0)}`,
+      signed(dRate),
+      `${s.p99Ms.toFixed(0)} -> ${l.p99Ms.toFixed(0)}`,
+      signed(dP99),
+      ok ? 'PASS' : 'FAIL',
+    ]);
+  }
+  printColumns(lines);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+async function prepareTemp(keep: boolean): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-http-'));
+  cleanups.push(async () => {
+    if (keep) console.log(`kept ${dir} (data/ and the server logs)`);
+    else await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+/** Seconds of the start-up import proper, from the service's own /health import status. */
+async function importDuration(base: string): Promise<number> {
+  const health = (await (await fetch(`${base}/health`)).json()) as {
+    import: { startedAt: string; finishedAt: string };
+  };
+  return (Date.parse(health.import.finishedAt) - Date.parse(health.import.startedAt)) / 1000;
+}
+
+/** Starts the service on fresh data; returns its base URL, the top-merchant body, import time. */
+async function setUpService(opts: Options, temp: string) {
+  const dataDir = join(temp, 'data');
+  const rows = await generateData(opts.rows, dataDir);
+  const databaseUrl = await createScratchDatabase(opts.adminUrl);
+  const port = await freePort();
+  const logFile = join(temp, 'service.log');
+  const started = performance.now();
+  const service = startService(port, dataDir, databaseUrl, logFile);
+  const base = `http://${HOST}:${port}`;
+  console.log(`service on ${base}, importing ${rows} rows ...`);
+  const body = await waitFor200(`${base}/analytics/top-merchant`, service, logFile);
+  const readySeconds = (performance.now() - started) / 1000;
+  const importSeconds = await importDuration(base);
+  console.log(
+    `import took ${importSeconds.toFixed(1)} s (per /health); /analytics/top-merchant ` +
+      `answered 200 ${readySeconds.toFixed(1)} s after the service was started`,
+  );
+  return { service, base, body, rows, importSeconds, readySeconds };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  build();
+  const temp = await prepareTemp(opts.keep);
+  const { service, base, body, rows, importSeconds, readySeconds } = await setUpService(opts, temp);
+
+  const barePort = await freePort();
+  const bareLog = join(temp, 'bare.log');
+  const bare = startBareServer(barePort, body, bareLog);
+  const bareUrl = `http://${HOST}:${barePort}/`;
+  await waitFor200(bareUrl, bare, bareLog);
+
+  console.log(
+    `load: ${opts.connections} connections, ${WARMUP_SECONDS} s warm-up + ` +
+      `${opts.duration} s per target, ${TARGETS.length + 1} targets\n`,
+  );
+  await warnIfBusy();
+  const results = [await measure(BARE, bareUrl, bare, opts)];
+  for (const t of TARGETS) results.push(await measure(t.name, base + t.path, service, opts));
+  for (const r of results) r.ratio = r.reqPerSec / results[0]!.reqPerSec;
+
+  printTable(results);
+  console.log('');
+  printVerdicts(results);
+  const report: Report = {
+    rows,
+    durationSeconds: opts.duration,
+    connections: opts.connections,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    importSeconds: Number(importSeconds.toFixed(2)),
+    readySeconds: Number(readySeconds.toFixed(2)),
+    results,
+  };
+  console.log(`\nwrote ${await writeReport(report)}`);
+  for (const other of await otherReports(rows)) printComparison(other, report);
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench:http failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanUp();
+}
