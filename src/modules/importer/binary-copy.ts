@@ -33,6 +33,14 @@ for (let i = 0; i < 6; i++) {
   HEX[97 + i] = 10 + i;
 }
 
+/** UTF-8 length; equal to the string length exactly when every char is ASCII. */
+function utf8Length(value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 127) return Buffer.byteLength(value);
+  }
+  return value.length;
+}
+
 export class BinaryCopyEncoder {
   private buf: Buffer;
   private off = 0;
@@ -80,8 +88,8 @@ export class BinaryCopyEncoder {
   }
 
   row(row: ActivityRow, runId: number): void {
-    const typeBytes = Buffer.byteLength(row.eventType);
-    const regionBytes = row.region === null ? 0 : Buffer.byteLength(row.region);
+    const typeBytes = utf8Length(row.eventType);
+    const regionBytes = row.region === null ? 0 : utf8Length(row.region);
     this.ensure(2 + 12 * 4 + 4 + 16 + 4 + 8 + 2 + typeBytes + 8 + 2 + 2 + regionBytes + 2 + 4 + 32);
     const b = this.buf;
     b.writeInt16BE(ACTIVITY_COLUMNS.length, this.off);
@@ -154,9 +162,14 @@ export class BinaryCopyEncoder {
   }
 
   private text(value: string, byteLength: number): void {
-    this.buf.writeInt32BE(byteLength, this.off);
-    this.buf.write(value, this.off + 4, byteLength, 'utf8');
-    this.off += 4 + byteLength;
+    const b = this.buf;
+    b.writeInt32BE(byteLength, this.off);
+    const start = this.off + 4;
+    if (byteLength === value.length) {
+      // ASCII: a byte per char; a loop beats Buffer#write for these short values.
+      for (let i = 0; i < byteLength; i++) b[start + i] = value.charCodeAt(i);
+    } else b.write(value, start, byteLength, 'utf8');
+    this.off = start + byteLength;
   }
 
   /** Writes a validated canonical UUID (8-4-4-4-12 hex) as its 16 bytes. */

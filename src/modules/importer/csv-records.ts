@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 
 /**
  * Streaming RFC 4180 record splitter.
@@ -190,9 +190,11 @@ export class CsvRecordSplitter {
    * an incomplete trailing record (a quoted field still open), to be completed by the next chunk.
    */
   private splitRegion(region: Buffer): Buffer {
-    const validUtf8 = isUtf8(region);
-    // latin1 keeps one char per byte, so string offsets are byte offsets even in invalid regions.
-    const text = validUtf8 ? region.toString('utf8') : region.toString('latin1');
+    // Pure ASCII (the common case) decodes fastest as latin1, to the same text. latin1 also keeps
+    // one char per byte, so string offsets are byte offsets in regions that are not valid UTF-8.
+    const ascii = isAscii(region);
+    const validUtf8 = ascii || isUtf8(region);
+    const text = validUtf8 && !ascii ? region.toString('utf8') : region.toString('latin1');
     let pos = 0;
     let nextQuote = text.indexOf(QUOTE_CHAR);
     const end = text.length;
