@@ -14,18 +14,3 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   });
   return pool;
 }
-
-export async function inTransaction<T>(
-  client: pg.PoolClient | pg.Client,
-  work: () => Promise<T>,
-): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await work();
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
-}

@@ -61,7 +61,7 @@ function makeAnswer(json: string | null, version: number): Answer {
   return { found: json !== null, body, etag: `"v${version}-${digest}"`, version };
 }
 
-const DEFAULT_ARGS: QueryArgs = { range: ALL_MONTHS, limit: 10 };
+export const DEFAULT_ARGS: QueryArgs = { range: ALL_MONTHS, limit: 10 };
 const MAX_ENTRIES = 5000;
 
 /**
@@ -147,5 +147,3 @@ export class AnswerCache {
     }
   }
 }
-
-export { DEFAULT_ARGS };

@@ -44,34 +44,55 @@ export async function readMonthlyActive(
   return result.rows;
 }
 
+/**
+ * Distinct merchants per code (product or KYC stage): from the all-time presence table when no
+ * range is asked (a count per code), else from the per-month one (a distinct count over months).
+ */
+async function readDistinctMerchants(
+  db: Queryable,
+  range: MonthRange,
+  code: 'product' | 'stage',
+  allTime: string,
+  perMonth: string,
+): Promise<Array<{ code: number; merchants: number }>> {
+  const result = isAllMonths(range)
+    ? await db.query<{ code: number; merchants: number }>(
+        `SELECT ${code} AS code, count(*)::int AS merchants FROM ${allTime} GROUP BY ${code}`,
+      )
+    : await db.query<{ code: number; merchants: number }>(
+        `SELECT ${code} AS code, count(DISTINCT merchant_id)::int AS merchants FROM ${perMonth}
+         WHERE month BETWEEN $1 AND $2 GROUP BY ${code}`,
+        [range.from, range.to],
+      );
+  return result.rows;
+}
+
 export async function readProductAdoption(
   db: Queryable,
   range: MonthRange,
 ): Promise<Array<{ product: number; merchants: number }>> {
-  const sql = isAllMonths(range)
-    ? `SELECT product, count(*)::int AS merchants FROM product_merchants GROUP BY product`
-    : `SELECT product, count(DISTINCT merchant_id)::int AS merchants FROM product_month_merchants
-       WHERE month BETWEEN $1 AND $2 GROUP BY product`;
-  const result = await db.query<{ product: number; merchants: number }>(
-    sql,
-    isAllMonths(range) ? [] : [range.from, range.to],
+  const rows = await readDistinctMerchants(
+    db,
+    range,
+    'product',
+    'product_merchants',
+    'product_month_merchants',
   );
-  return result.rows;
+  return rows.map((r) => ({ product: r.code, merchants: r.merchants }));
 }
 
 export async function readKycFunnel(
   db: Queryable,
   range: MonthRange,
 ): Promise<Array<{ stage: number; merchants: number }>> {
-  const sql = isAllMonths(range)
-    ? `SELECT stage, count(*)::int AS merchants FROM kyc_merchants GROUP BY stage`
-    : `SELECT stage, count(DISTINCT merchant_id)::int AS merchants FROM kyc_month_merchants
-       WHERE month BETWEEN $1 AND $2 GROUP BY stage`;
-  const result = await db.query<{ stage: number; merchants: number }>(
-    sql,
-    isAllMonths(range) ? [] : [range.from, range.to],
+  const rows = await readDistinctMerchants(
+    db,
+    range,
+    'stage',
+    'kyc_merchants',
+    'kyc_month_merchants',
   );
-  return result.rows;
+  return rows.map((r) => ({ stage: r.code, merchants: r.merchants }));
 }
 
 export async function readStatusCounts(db: Queryable, range: MonthRange): Promise<StatusCounts[]> {

@@ -6,19 +6,23 @@ import { splitPair, splitTriple, type RollupDelta } from './batch-rollups.js';
 
 export type RunStatus = 'running' | 'done' | 'failed' | 'rejected';
 
-export interface RunRecord {
-  id: number;
-  fileName: string;
-  fileSize: number;
-  fileMtime: Date | null;
-  fileHash: string;
-  status: RunStatus;
+/** A run's row accounting: read = inserted + duplicate + rejected. */
+export interface RunCounts {
   rowsRead: number;
   rowsInserted: number;
   rowsDuplicate: number;
   rowsRejected: number;
   rejectsByReason: Record<string, number>;
   warningsByKind: Record<string, number>;
+}
+
+export interface RunRecord extends RunCounts {
+  id: number;
+  fileName: string;
+  fileSize: number;
+  fileMtime: Date | null;
+  fileHash: string;
+  status: RunStatus;
   bytesCommitted: number;
   nextLine: number;
   message: string | null;
@@ -193,15 +197,9 @@ export async function insertRejects(client: pg.Client, rejects: RejectRecord[]):
   );
 }
 
-export interface RunProgress {
+export interface RunProgress extends RunCounts {
   id: number;
   status: RunStatus;
-  rowsRead: number;
-  rowsInserted: number;
-  rowsDuplicate: number;
-  rowsRejected: number;
-  rejectsByReason: Record<string, number>;
-  warningsByKind: Record<string, number>;
   bytesCommitted: number;
   nextLine: number;
   message?: string | null;

@@ -28,16 +28,10 @@ export const FILE_PATTERN = /^activities_.*\.csv$/;
 const READ_CHUNK_BYTES = 1 << 20;
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
 
-export interface FileOutcome {
+export interface FileOutcome extends repo.RunCounts {
   runId: number | null;
   fileName: string;
   status: 'done' | 'rejected' | 'failed' | 'skipped';
-  rowsRead: number;
-  rowsInserted: number;
-  rowsDuplicate: number;
-  rowsRejected: number;
-  rejectsByReason: Record<string, number>;
-  warningsByKind: Record<string, number>;
   message: string | null;
 }
 
@@ -72,6 +66,8 @@ async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
+type RunCounts = repo.RunCounts;
+
 const ZERO_COUNTS = (): RunCounts => ({
   rowsRead: 0,
   rowsInserted: 0,
@@ -80,15 +76,6 @@ const ZERO_COUNTS = (): RunCounts => ({
   rejectsByReason: {},
   warningsByKind: {},
 });
-
-interface RunCounts {
-  rowsRead: number;
-  rowsInserted: number;
-  rowsDuplicate: number;
-  rowsRejected: number;
-  rejectsByReason: Record<string, number>;
-  warningsByKind: Record<string, number>;
-}
 
 function increment(counts: Record<string, number>, key: string, by = 1): void {
   counts[key] = (counts[key] ?? 0) + by;
