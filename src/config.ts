@@ -67,7 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     corsOrigins: Object.freeze(corsOrigins),
     adminToken,
-    importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 250_000, 1, 1_000_000),
+    importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 100_000, 1, 1_000_000),
   });
 }
 

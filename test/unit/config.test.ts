@@ -20,7 +20,7 @@ describe('loadConfig: defaults', () => {
       logLevel: 'info',
       corsOrigins: [],
       adminToken: undefined,
-      importBatchRows: 250_000,
+      importBatchRows: 100_000,
     });
   });
 
@@ -40,7 +40,7 @@ describe('loadConfig: defaults', () => {
     expect(config.databaseUrl).toBeUndefined();
     expect(config.corsOrigins).toEqual([]);
     expect(config.adminToken).toBeUndefined();
-    expect(config.importBatchRows).toBe(250_000);
+    expect(config.importBatchRows).toBe(100_000);
   });
 
   it('when the config is loaded, then it is frozen', () => {

@@ -88,10 +88,13 @@ export async function copyIntoActivities(client: pg.Client, body: Buffer): Promi
   }
 }
 
-/** Which of these event ids are already stored. */
+/**
+ * Which of these event ids are already stored: one index probe per id (a join on unnest; `= ANY`
+ * of a large array made PostgreSQL scan the whole table instead).
+ */
 export async function findStoredIds(client: pg.Client, ids: string[]): Promise<string[]> {
   const result = await client.query<{ id: string }>(
-    'SELECT event_id::text AS id FROM activities WHERE event_id = ANY($1::uuid[])',
+    `SELECT a.event_id::text AS id FROM unnest($1::uuid[]) AS u(id) JOIN activities a ON a.event_id = u.id`,
     [ids],
   );
   return result.rows.map((r) => r.id);

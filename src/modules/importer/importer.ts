@@ -27,6 +27,7 @@ import {
 export const FILE_PATTERN = /^activities_.*\.csv$/;
 const READ_CHUNK_BYTES = 1 << 20;
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
+const RECENT_BATCHES = 4;
 
 export interface FileOutcome extends repo.RunCounts {
   runId: number | null;
@@ -134,7 +135,7 @@ interface RunSlice {
 /** Remembers rollup presence keys this process has committed, to skip re-inserting them. */
 class KnownPresence {
   private readonly sets = new Map<string, Set<number>>();
-  private static readonly LIMIT = 2_000_000; // entries per set; cleared past it (only an optimisation)
+  private static readonly LIMIT = 200_000; // entries per set; cleared past it (only an optimisation)
 
   filter(name: string, keys: Set<number>): Set<number> {
     const known = this.sets.get(name);
@@ -168,14 +169,13 @@ class Batch {
   readonly rows: BatchRows;
   readonly encoder = new BinaryCopyEncoder(8 << 20);
   rowStarts: number[] = [];
-  readonly idSet: UuidSet;
+  private body = Buffer.alloc(0); // reused between batches: the COPY body in event_id order
   slices: RunSlice[] = [];
   rejects: repo.RejectRecord[] = [];
   rejectBytes = 0;
 
   constructor(target: number) {
     this.rows = new BatchRows(target);
-    this.idSet = new UuidSet(target);
     this.encoder.header();
   }
 
@@ -220,7 +220,9 @@ class Batch {
       keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * 2 ** 21 + i;
     }
     const order = keys.subarray(0, kept).sort();
-    const body = Buffer.allocUnsafe(this.encoder.length + 2);
+    if (this.body.length < this.encoder.length + 2)
+      this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
+    const body = this.body;
     let offset = source.copy(body, 0, 0, this.rowStarts[0] ?? this.encoder.length);
     for (const key of order) {
       const i = key % 2 ** 21;
@@ -240,7 +242,6 @@ class Batch {
     this.encoder.reset();
     this.encoder.header();
     this.rowStarts = [];
-    this.idSet.clear();
     this.slices = [];
     this.rejects = [];
     this.rejectBytes = 0;
@@ -259,8 +260,11 @@ export class Importer implements RecordSink {
   private client!: pg.Client;
   private batch: Batch;
   private spare: Batch;
-  /** Event ids of the previous batch: catches most duplicates before they reach the database. */
-  private previousIds: UuidSet | null = null;
+  /**
+   * Event ids of the open batch ([0]) and the last few committed ones: catches duplicates of
+   * recent rows in memory, so the database rarely has to refuse one (which costs a second COPY).
+   */
+  private readonly recentIds: UuidSet[];
   private inflight: Promise<void> | null = null;
   private readonly known = new KnownPresence();
   private connectionError: Error | null = null;
@@ -282,6 +286,7 @@ export class Importer implements RecordSink {
   ) {
     this.batch = new Batch(options.batchRows);
     this.spare = new Batch(options.batchRows);
+    this.recentIds = Array.from({ length: RECENT_BATCHES }, () => new UuidSet(options.batchRows));
   }
 
   /** Asks a running import to stop at the next chunk; committed batches stay, the rest resumes later. */
@@ -436,11 +441,7 @@ export class Importer implements RecordSink {
     const batch = this.batch;
     const start = batch.encoder.length;
     batch.encoder.row(row, run.id);
-    const idOffset = start + UUID_OFFSET_IN_ROW;
-    if (
-      this.previousIds?.has(batch.encoder.buffer, idOffset) ||
-      !batch.idSet.add(batch.encoder.buffer, idOffset)
-    ) {
+    if (this.seenRecently(batch.encoder.buffer, start + UUID_OFFSET_IN_ROW)) {
       batch.encoder.truncate(start);
       counts.rowsDuplicate += 1;
       return;
@@ -449,6 +450,14 @@ export class Importer implements RecordSink {
     for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
     batch.rowStarts.push(start);
     batch.rows.add(row, mask, batch.slices.length - 1);
+  }
+
+  /** True when the id is in a recent batch; otherwise records it in the open batch's set. */
+  private seenRecently(bytes: Buffer, offset: number): boolean {
+    for (let k = 1; k < this.recentIds.length; k++) {
+      if ((this.recentIds[k] as UuidSet).has(bytes, offset)) return true;
+    }
+    return !(this.recentIds[0] as UuidSet).add(bytes, offset);
   }
 
   problem(reason: RejectReason, line: number, raw: string): void {
@@ -471,7 +480,9 @@ export class Importer implements RecordSink {
   private async sealBatch(): Promise<void> {
     await this.inflight;
     const sealed = this.batch;
-    this.previousIds = sealed.idSet;
+    const oldest = this.recentIds.pop() as UuidSet;
+    oldest.clear();
+    this.recentIds.unshift(oldest);
     this.batch = this.spare;
     this.spare = sealed;
     this.batch.reset();
