@@ -274,7 +274,12 @@ function startService(port: number, dataDir: string, databaseUrl: string, logFil
     DATABASE_URL: databaseUrl,
   };
   delete env.LOG_LEVEL; // the default (info): what production runs with
-  return startNode('service', ['dist/server.js'], env, logFile);
+  return startNode(
+    'service',
+    ['--max-old-space-size=256', 'dist/server.js'] /* as npm start */,
+    env,
+    logFile,
+  );
 }
 
 /** The ceiling: a bare node:http server answering every request with the same bytes. */
