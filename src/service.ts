@@ -6,13 +6,48 @@ import { openDatabase, type Database } from './db/database.js';
 import { AnswerCache } from './modules/analytics/analytics.cache.js';
 import { watchDataVersion } from './modules/analytics/version-watcher.js';
 import type { ImportStatus } from './modules/health/health.routes.js';
-import { Importer, listImportFiles } from './modules/importer/importer.js';
+import { Importer, listImportFiles, type FileOutcome } from './modules/importer/importer.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   }
 ).version;
+
+/** Errors that mean the connection or the server went away, not that the data is wrong. */
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  const message = error instanceof Error ? error.message : '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03'].includes(
+      code,
+    ) ||
+    code.startsWith('08') ||
+    /Connection terminated|connection timeout/i.test(message)
+  );
+}
+
+const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 16000];
+
+/**
+ * Runs an import again after a lost connection or a database restart, with back-off. Each run
+ * resumes every file from its last committed batch, so nothing is counted twice.
+ */
+async function importWithRetries<T>(
+  run: () => Promise<T>,
+  onRetry: (error: unknown, waitMs: number) => void,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      const waitMs = RETRY_DELAYS_MS[attempt];
+      if (waitMs === undefined || !isTransient(error)) throw error;
+      onRetry(error, waitMs);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
 
 export interface Service {
   app: FastifyInstance;
@@ -58,17 +93,26 @@ export async function startService(config: Config): Promise<Service> {
       const files = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
       if (files.length === 0)
         app.log.warn({ dataDir: config.dataDir }, 'no activities_*.csv files to import');
-      importer = new Importer(database.pool, database.url, {
-        batchRows: config.importBatchRows,
-        onProgress: (p) =>
-          Object.assign(status, {
-            filesTotal: p.filesTotal,
-            filesDone: p.filesDone,
-            rowsRead: p.rowsRead,
-            currentFile: p.currentFile,
-          }),
-      });
-      const outcomes = await importer.importFiles(files);
+      const attempt = (): Promise<FileOutcome[]> => {
+        // A fresh importer per attempt: it resumes from the ledger, not from in-memory state.
+        importer = new Importer(database.pool, database.url, {
+          batchRows: config.importBatchRows,
+          onProgress: (p) =>
+            Object.assign(status, {
+              filesTotal: p.filesTotal,
+              filesDone: p.filesDone,
+              rowsRead: p.rowsRead,
+              currentFile: p.currentFile,
+            }),
+        });
+        return importer.importFiles(files);
+      };
+      const outcomes = await importWithRetries(attempt, (error, waitMs) =>
+        app.log.warn(
+          { err: error, retryInMs: waitMs },
+          'import interrupted by a database error; resuming',
+        ),
+      );
       for (const o of outcomes) app.log.info({ import: o }, `import ${o.status}: ${o.fileName}`);
       status.state = 'done';
     } catch (error) {

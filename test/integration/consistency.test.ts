@@ -7,7 +7,11 @@ import { generateFiles } from '../../bench/generate.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { AnswerCache, QUERIES } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
-import { Importer, listImportFiles } from '../../src/modules/importer/importer.js';
+import {
+  IMPORTER_APPLICATION_NAME,
+  Importer,
+  listImportFiles,
+} from '../../src/modules/importer/importer.js';
 import { startService } from '../../src/service.js';
 import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
@@ -178,6 +182,58 @@ describe('when the importing process is killed part way through a large file', (
     } finally {
       await admin.end();
       await killed.drop();
+      await clean.drop();
+    }
+  }, 120_000);
+});
+
+describe('when the database connection of the start-up import is cut part way', () => {
+  it('then the service retries, resumes, and ends with the figures of one clean import', async () => {
+    const dataDir = await tempDir();
+    await generateFiles({
+      days: 2,
+      rowsPerDay: 60_000,
+      seed: 5,
+      outDir: dataDir,
+      duplicateRate: 0.05,
+    });
+    const cut = await createTestDatabase();
+    const clean = await createTestDatabase();
+    const service = await startService(
+      testConfig({ databaseUrl: cut.url, dataDir, importBatchRows: 5000 }),
+    );
+    const admin = new pg.Client({ connectionString: cut.url });
+    try {
+      await admin.connect();
+      for (;;) {
+        const { rows } = await admin.query<{ n: string }>(
+          `SELECT count(*) AS n FROM import_runs WHERE bytes_committed > 1000000`,
+        );
+        if (Number(rows[0]?.n) > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const killed = await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()`,
+        [IMPORTER_APPLICATION_NAME],
+      );
+      expect(killed.rowCount).toBe(1);
+      await service.startupImport;
+      expect((await service.app.inject('/health')).json().import.state).toBe('done');
+      const single = await openDatabase({ databaseUrl: clean.url });
+      try {
+        await importAll(single, dataDir, 1_000_000);
+        expect(await answersOf(service.database)).toEqual(await answersOf(single));
+        const ledger = await service.database.pool.query(
+          `SELECT status, count(*)::int AS n FROM import_runs GROUP BY status ORDER BY status`,
+        );
+        expect(ledger.rows).toEqual([{ status: 'done', n: 2 }]);
+      } finally {
+        await single.close();
+      }
+    } finally {
+      await admin.end();
+      await service.close();
+      await cut.drop();
       await clean.drop();
     }
   }, 120_000);
