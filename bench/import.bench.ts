@@ -32,7 +32,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +39,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { generateFiles, type GenerateManifest } from './generate.js';
+import { freePort } from '../src/free-port.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const IMPORTER_CLI = join(ROOT, 'dist/modules/importer/importer.cli.js');
@@ -373,14 +373,6 @@ function parseTopMerchant(body: string): TopMerchant {
   const merchant = (JSON.parse(body) as { merchant_id?: unknown }).merchant_id;
   const volume = /"total_volume"\s*:\s*(-?[0-9.eE+-]+)/.exec(body)?.[1] ?? '?';
   return { merchant: String(merchant), volume };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 interface Server {
