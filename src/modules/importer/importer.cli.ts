@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import { loadConfigFromProcess } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
 import { Importer, listImportFiles, type FileOutcome, type ImportProgress } from './importer.js';
+import { importWithRetries } from './retry.js';
 
 function formatRate(rows: number, seconds: number): string {
   return `${Math.round(rows / Math.max(seconds, 0.001)).toLocaleString('en-US')} rows/s`;
@@ -58,11 +59,16 @@ async function main(): Promise<number> {
     });
   };
   try {
-    const importer = new Importer(database.pool, database.url, {
-      batchRows: config.importBatchRows,
-      onProgress,
-    });
-    const outcomes = await importer.importFiles(files);
+    // A fresh importer per attempt: after a lost connection it resumes from the ledger.
+    const outcomes = await importWithRetries(
+      () =>
+        new Importer(database.pool, database.url, {
+          batchRows: config.importBatchRows,
+          onProgress,
+        }).importFiles(files),
+      (error, waitMs) =>
+        console.error(`\nconnection lost (${String(error)}); resuming in ${waitMs} ms`),
+    );
     bar.stop();
     const seconds = (Date.now() - started) / 1000;
     const rows = outcomes.reduce((a, o) => a + (o.status === 'skipped' ? 0 : o.rowsRead), 0);
