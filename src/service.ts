@@ -47,10 +47,8 @@ export async function startService(config: Config): Promise<Service> {
     isReady: () => ready,
     importStatus: () => ({ ...status }),
   });
-  const stopWatching = watchDataVersion(database.url, cache, (error) =>
-    app.log.warn({ err: error }, 'cache refresh failed'),
-  );
   let importer: Importer | null = null;
+  let stopWatching = async (): Promise<void> => undefined;
 
   const startupImport = (async () => {
     status.state = 'running';
@@ -93,6 +91,11 @@ export async function startService(config: Config): Promise<Service> {
       .refresh()
       .catch((error: unknown) => app.log.error({ err: error }, 'cache refresh failed'));
     ready = true;
+    // Only now: while the start-up import runs nothing is served, so rebuilding answers per batch
+    // would only take time from the import.
+    stopWatching = watchDataVersion(database.url, cache, (error) =>
+      app.log.warn({ err: error }, 'cache refresh failed'),
+    );
   })();
 
   return {
