@@ -13,7 +13,14 @@ try {
 }
 
 const service = await startService(config);
-await service.app.listen({ port: config.port, host: config.host });
+try {
+  await service.app.listen({ port: config.port, host: config.host });
+} catch (error) {
+  // Typically EADDRINUSE: say so in one line and stop cleanly (the embedded database too).
+  console.error(`cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+  await service.close();
+  process.exit(1);
+}
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
