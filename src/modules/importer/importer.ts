@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import pg from 'pg';
 import { BinaryCopyEncoder, UUID_OFFSET_IN_ROW } from './binary-copy.js';
-import { UuidSet, uuidText } from './uuid-set.js';
+import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
 import { BatchRows, computeRollupDelta } from './batch-rollups.js';
 import {
   CsvRecordSplitter,
@@ -171,6 +171,8 @@ class Batch {
   readonly rows: BatchRows;
   readonly encoder = new BinaryCopyEncoder(8 << 20);
   rowStarts: number[] = [];
+  /** Rows whose id the Bloom filter has seen before: the only ones looked up before the COPY. */
+  maybeStored: number[] = [];
   private body = Buffer.alloc(0); // reused between batches: the COPY body in event_id order
   slices: RunSlice[] = [];
   rejects: repo.RejectRecord[] = [];
@@ -185,8 +187,8 @@ class Batch {
     return (this.rowStarts[i] as number) + UUID_OFFSET_IN_ROW;
   }
 
-  ids(): string[] {
-    return this.rowStarts.map((_, i) => uuidText(this.encoder.buffer, this.uuidOffset(i)));
+  ids(rows: number[] = this.rowStarts.map((_, i) => i)): string[] {
+    return rows.map((i) => uuidText(this.encoder.buffer, this.uuidOffset(i)));
   }
 
   slice(run: RunState): RunSlice {
@@ -244,6 +246,7 @@ class Batch {
     this.encoder.reset();
     this.encoder.header();
     this.rowStarts = [];
+    this.maybeStored = [];
     this.slices = [];
     this.rejects = [];
     this.rejectBytes = 0;
@@ -267,6 +270,7 @@ export class Importer implements RecordSink {
    * recent rows in memory, so the database rarely has to refuse one (which costs a second COPY).
    */
   private readonly recentIds: UuidSet[];
+  private readonly staged = new UuidBloom();
   private inflight: Promise<void> | null = null;
   private readonly known = new KnownPresence();
   private connectionError: Error | null = null;
@@ -454,6 +458,10 @@ export class Importer implements RecordSink {
     }
     let mask = 0;
     for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
+    const idOffset = start + UUID_OFFSET_IN_ROW;
+    if (this.staged.mightContain(batch.encoder.buffer, idOffset))
+      batch.maybeStored.push(batch.rowStarts.length);
+    else this.staged.add(batch.encoder.buffer, idOffset);
     batch.rowStarts.push(start);
     batch.rows.add(row, mask, batch.slices.length - 1);
   }
@@ -539,27 +547,37 @@ export class Importer implements RecordSink {
   }
 
   /**
-   * Copies the batch into activities. Optimistically in one COPY; when the unique key refuses a
-   * row (an event stored by an earlier batch), the stored ids are looked up, marked as duplicates
-   * and the rest copied. After one refusal the data is evidently dirty, so later batches look up
-   * first and copy once, rather than wasting a partial COPY each time.
+   * Copies the batch into activities. Ids this importer may have staged before (Bloom filter) are
+   * looked up first and dropped if stored. When the unique key still refuses a row (an event
+   * stored by an earlier process), all the batch's ids are looked up and the rest copied again;
+   * after one such refusal, later batches look everything up first rather than waste a COPY.
    */
   private async copyBatch(batch: Batch): Promise<void> {
-    if (
-      !this.expectStoredDuplicates &&
-      (await repo.copyIntoActivities(this.client, batch.copyBody()))
-    )
-      return;
+    const suspects = this.expectStoredDuplicates
+      ? batch.rowStarts.map((_, i) => i)
+      : batch.maybeStored;
+    if (suspects.length > 0) await this.markStored(batch, suspects);
+    if (await repo.copyIntoActivities(this.client, batch.copyBody())) return;
+    if (this.expectStoredDuplicates)
+      throw new Error('duplicate event ids remained after removing the stored ones');
     this.expectStoredDuplicates = true;
-    const ids = batch.ids();
-    // Sorted, the probes walk the unique index in order instead of jumping around it.
-    const stored = new Set(await repo.findStoredIds(this.client, [...ids].sort()));
-    ids.forEach((id, i) => {
-      if (stored.has(id)) batch.rows.duplicate[i] = 1;
-    });
+    await this.markStored(
+      batch,
+      batch.rowStarts.map((_, i) => i),
+    );
     if (!(await repo.copyIntoActivities(this.client, batch.copyBody()))) {
       throw new Error('duplicate event ids remained after removing the stored ones');
     }
+  }
+
+  /** Marks as duplicates the given rows whose event ids are already stored. */
+  private async markStored(batch: Batch, rows: number[]): Promise<void> {
+    const ids = batch.ids(rows);
+    // Sorted, the probes walk the unique index in order instead of jumping around it.
+    const stored = new Set(await repo.findStoredIds(this.client, [...ids].sort()));
+    ids.forEach((id, k) => {
+      if (stored.has(id)) batch.rows.duplicate[rows[k] as number] = 1;
+    });
   }
 
   /** Splits the batch's rows between inserted and duplicate, per file, and counts their warnings. */
