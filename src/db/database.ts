@@ -7,7 +7,6 @@ import { createPool } from './pool.js';
 export interface Database {
   url: string;
   pool: pg.Pool;
-  embedded: boolean;
   close(): Promise<void>;
 }
 
@@ -28,7 +27,6 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl'>): Promise
   return {
     url,
     pool,
-    embedded: embedded !== undefined,
     async close() {
       await pool.end();
       await embedded?.stop();

@@ -21,6 +21,9 @@ export const ACTIVITY_COLUMNS = [
 /** Where a row's UUID bytes start: after the field count (2) and the field length (4). */
 export const UUID_OFFSET_IN_ROW = 6;
 
+/** The COPY trailer: a field count of -1. */
+export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
+
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 /** Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01. */
 const PG_EPOCH_SECONDS = 946_684_800;
@@ -60,17 +63,6 @@ export class BinaryCopyEncoder {
     this.buf.writeInt32BE(0, this.off); // flags
     this.buf.writeInt32BE(0, this.off + 4); // header extension length
     this.off += 8;
-  }
-
-  trailer(): void {
-    this.ensure(2);
-    this.buf.writeInt16BE(-1, this.off);
-    this.off += 2;
-  }
-
-  /** The encoded bytes so far (a view: valid until the next write or reset). */
-  bytes(start = 0, end = this.off): Buffer {
-    return this.buf.subarray(start, end);
   }
 
   reset(): void {

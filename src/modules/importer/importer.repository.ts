@@ -235,13 +235,11 @@ export async function saveRunProgress(
 }
 
 /** Bumps the data version and tells every listening instance, both at commit. */
-export async function bumpDataVersion(client: pg.Client): Promise<number> {
+export async function bumpDataVersion(client: pg.Client): Promise<void> {
   const result = await client.query<{ version: string }>(
     `UPDATE data_version SET version = version + 1, committed_at = now() RETURNING version`,
   );
-  const version = Number(result.rows[0]?.version);
-  await client.query(`SELECT pg_notify('data_version', $1)`, [String(version)]);
-  return version;
+  await client.query(`SELECT pg_notify('data_version', $1)`, [String(result.rows[0]?.version)]);
 }
 
 export async function runsForFile(db: pg.Pool, fileName: string): Promise<RunRecord[]> {

@@ -4,7 +4,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import pg from 'pg';
-import { BinaryCopyEncoder, UUID_OFFSET_IN_ROW } from './binary-copy.js';
+import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
 import { BatchRows, computeRollupDelta } from './batch-rollups.js';
 import {
@@ -50,8 +50,6 @@ export interface ImportProgress {
 export interface ImportOptions {
   batchRows: number;
   onProgress?: (progress: ImportProgress) => void;
-  /** Called after every committed batch with the new data version. */
-  onCommit?: (version: number) => void;
 }
 
 /** The `activities_*.csv` files of a folder in file-name order, or the one file given. */
@@ -237,7 +235,7 @@ class Batch {
         this.rowStarts[i + 1] ?? this.encoder.length,
       );
     }
-    offset = body.writeInt16BE(-1, offset);
+    offset += COPY_TRAILER.copy(body, offset);
     return body.subarray(0, offset);
   }
 
@@ -451,14 +449,14 @@ export class Importer implements RecordSink {
     const batch = this.batch;
     const start = batch.encoder.length;
     batch.encoder.row(row, run.id);
-    if (this.seenRecently(batch.encoder.buffer, start + UUID_OFFSET_IN_ROW)) {
+    const idOffset = start + UUID_OFFSET_IN_ROW;
+    if (this.seenRecently(batch.encoder.buffer, idOffset)) {
       batch.encoder.truncate(start);
       counts.rowsDuplicate += 1;
       return;
     }
     let mask = 0;
     for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
-    const idOffset = start + UUID_OFFSET_IN_ROW;
     if (this.staged.mightContain(batch.encoder.buffer, idOffset))
       batch.maybeStored.push(batch.rowStarts.length);
     else this.staged.add(batch.encoder.buffer, idOffset);
@@ -534,7 +532,7 @@ export class Importer implements RecordSink {
         nextLine: slice.endLine,
       });
     }
-    const version = await repo.bumpDataVersion(this.client);
+    await repo.bumpDataVersion(this.client);
     await this.client.query('COMMIT');
     for (const field of PRESENCE_FIELDS) this.known.remember(field, fresh[field]);
     for (const slice of batch.slices) {
@@ -543,7 +541,6 @@ export class Importer implements RecordSink {
       slice.run.nextLine = slice.endLine;
       slice.run.done = slice.endsFile;
     }
-    this.options.onCommit?.(version);
   }
 
   /**
