@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Config } from './config.js';
 import { registerDocs } from './http/docs.js';
@@ -8,16 +8,31 @@ import { registerRequestHooks } from './http/hooks.js';
 import { registerCors } from './http/security.js';
 import type { AnswerCache } from './modules/analytics/analytics.cache.js';
 import { registerAnalyticsRoutes } from './modules/analytics/analytics.routes.js';
-import { registerHealthRoutes, type ImportStatus } from './modules/health/health.routes.js';
+import { registerHealthRoutes } from './modules/health/health.routes.js';
+import type { ImportQueue } from './modules/importer/import-queue.js';
 import { registerImportRoutes } from './modules/importer/importer.routes.js';
+import { registerUploadRoutes } from './modules/importer/upload.routes.js';
+import { registerMetricsRoutes, type ServiceMetrics } from './modules/metrics/metrics.js';
+import { registerRateLimit } from './http/rate-limit.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'logLevel' | 'corsOrigins'>;
+  config: Pick<
+    Config,
+    | 'logLevel'
+    | 'corsOrigins'
+    | 'adminToken'
+    | 'dataDir'
+    | 'uploadDir'
+    | 'uploadMaxBytes'
+    | 'rateLimitPerMinute'
+  >;
+  log: FastifyBaseLogger;
   pool: pg.Pool;
   cache: AnswerCache;
   version: string;
   isReady: () => boolean;
-  importStatus: () => ImportStatus;
+  imports: ImportQueue;
+  metrics: ServiceMetrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -25,7 +40,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds the whole HTTP application; server.ts listens with it, tests use app.inject. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: deps.config.logLevel },
+    loggerInstance: deps.log,
     // hooks.ts logs one line per request, at a level that fits it.
     logController: new LogController({ disableRequestLogging: true }),
     // A caller's X-Request-Id is kept when it is sane, so logs can be joined across services.
@@ -46,14 +61,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerErrorHandlers(app);
   registerRequestHooks(app);
+  registerMetricsRoutes(app, deps.metrics);
+  await registerRateLimit(app, deps.config.rateLimitPerMinute);
   await registerCors(app, deps.config.corsOrigins);
   await registerDocs(app, deps.version);
+  await app.register(import('./modules/dashboard/dashboard.routes.js')); // GET /: the dashboard
   registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady });
   registerImportRoutes(app, deps.pool);
+  await registerUploadRoutes(app, { pool: deps.pool, queue: deps.imports, config: deps.config });
   registerHealthRoutes(app, {
     pool: deps.pool,
     version: deps.version,
-    importStatus: deps.importStatus,
+    importStatus: () => ({ ...deps.imports.status }),
     dataVersion: () => deps.cache.currentVersion,
     isReady: deps.isReady,
   });

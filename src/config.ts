@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 
 export interface Config {
@@ -10,6 +11,13 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** Rows per committed import batch (a checkpoint); larger batches amortise rollup upserts. */
   readonly importBatchRows: number;
+  /** Where uploaded CSV files are kept (one folder per upload); imported like DATA_DIR's files. */
+  readonly uploadDir: string;
+  readonly uploadMaxBytes: number;
+  /** Requests per minute per client address; 0 switches rate limiting off. */
+  readonly rateLimitPerMinute: number;
+  /** Import new or changed files that appear in DATA_DIR while the service runs. */
+  readonly watchDataDir: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -59,15 +67,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN must be at least 16 characters long');
   }
+  const dataDir = env.DATA_DIR?.trim() || './data';
+  const watch = (env.WATCH_DATA_DIR ?? 'true').trim().toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(watch)) {
+    throw new ConfigError(`WATCH_DATA_DIR must be true or false, got "${env.WATCH_DATA_DIR}"`);
+  }
   return Object.freeze({
     port: integer(env, 'PORT', 8080, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
-    dataDir: env.DATA_DIR?.trim() || './data',
+    dataDir,
     databaseUrl,
     logLevel: logLevel as Config['logLevel'],
     corsOrigins: Object.freeze(corsOrigins),
     adminToken,
     importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 100_000, 1, 1_000_000),
+    uploadDir: env.UPLOAD_DIR?.trim() || path.join(dataDir, 'uploads'),
+    uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 10 * 1024 ** 3, 1, 1024 ** 4),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    watchDataDir: watch === 'true' || watch === '1',
   });
 }
 

@@ -1,13 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
 import { AnswerCache } from './modules/analytics/analytics.cache.js';
 import { watchDataVersion } from './modules/analytics/version-watcher.js';
-import type { ImportStatus } from './modules/health/health.routes.js';
-import { Importer, listImportFiles, type FileOutcome } from './modules/importer/importer.js';
-import { importWithRetries } from './modules/importer/retry.js';
+import { watchDataDir } from './modules/importer/data-dir-watcher.js';
+import { ImportQueue } from './modules/importer/import-queue.js';
+import { listImportFiles } from './modules/importer/importer.js';
+import { listStoredUploads } from './modules/importer/uploads.js';
+import { ServiceMetrics } from './modules/metrics/metrics.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -19,95 +22,85 @@ export interface Service {
   app: FastifyInstance;
   database: Database;
   cache: AnswerCache;
+  imports: ImportQueue;
   /** Resolves when the start-up import has finished (or failed) and answers are served. */
   startupImport: Promise<void>;
   close(): Promise<void>;
+}
+
+/** DATA_DIR's files, then stored uploads (an upload accepted before a restart is imported now). */
+async function startupFiles(config: Config): Promise<string[]> {
+  const data = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
+  return [...data, ...(await listStoredUploads(config.uploadDir))];
 }
 
 /** Opens the database, builds the app, and imports DATA_DIR in the background. Does not listen. */
 export async function startService(config: Config): Promise<Service> {
   const database = await openDatabase(config);
   const cache = new AnswerCache(database.pool);
-  const status: ImportStatus = {
-    state: 'idle',
-    filesTotal: 0,
-    filesDone: 0,
-    rowsRead: 0,
-    currentFile: null,
-    startedAt: null,
-    finishedAt: null,
-    error: null,
-  };
+  const metrics = new ServiceMetrics({
+    pool: database.pool,
+    dataVersion: () => cache.currentVersion,
+  });
+  const log = pino({ level: config.logLevel });
+  const imports = new ImportQueue({
+    pool: database.pool,
+    databaseUrl: database.url,
+    batchRows: config.importBatchRows,
+    log,
+    onImported: (seconds) => metrics.observeImport(seconds),
+  });
   let ready = false;
   const app = await buildApp({
     config,
+    log,
     pool: database.pool,
     cache,
     version: VERSION,
     isReady: () => ready,
-    importStatus: () => ({ ...status }),
+    imports,
+    metrics,
   });
-  let importer: Importer | null = null;
-  let stopWatching = async (): Promise<void> => undefined;
+  const stops: Array<() => Promise<void>> = [];
 
   const startupImport = (async () => {
-    status.state = 'running';
-    status.startedAt = new Date().toISOString();
-    try {
-      const files = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
-      if (files.length === 0)
-        app.log.warn({ dataDir: config.dataDir }, 'no activities_*.csv files to import');
-      const attempt = (): Promise<FileOutcome[]> => {
-        // A fresh importer per attempt: it resumes from the ledger, not from in-memory state.
-        importer = new Importer(database.pool, database.url, {
-          batchRows: config.importBatchRows,
-          onProgress: (p) =>
-            Object.assign(status, {
-              filesTotal: p.filesTotal,
-              filesDone: p.filesDone,
-              rowsRead: p.rowsRead,
-              currentFile: p.currentFile,
-            }),
-        });
-        return importer.importFiles(files);
-      };
-      const outcomes = await importWithRetries(attempt, (error, waitMs) =>
-        app.log.warn(
-          { err: error, retryInMs: waitMs },
-          'import interrupted by a database error; resuming',
-        ),
-      );
-      for (const o of outcomes) app.log.info({ import: o }, `import ${o.status}: ${o.fileName}`);
-      status.state = 'done';
-    } catch (error) {
-      status.state = 'failed';
-      status.error = error instanceof Error ? error.message : String(error);
-      app.log.error({ err: error }, 'start-up import failed; serving the last committed data');
-    } finally {
-      status.currentFile = null;
-      status.finishedAt = new Date().toISOString();
-    }
+    const files = await startupFiles(config);
+    if (files.length === 0)
+      log.warn({ dataDir: config.dataDir }, 'no activities_*.csv files to import');
+    await imports.add(files);
     await cache
       .refresh()
-      .catch((error: unknown) => app.log.error({ err: error }, 'cache refresh failed'));
+      .catch((error: unknown) => log.error({ err: error }, 'cache refresh failed'));
     ready = true;
     // Only now: while the start-up import runs nothing is served, so rebuilding answers per batch
     // would only take time from the import.
-    stopWatching = watchDataVersion(database.url, cache, (error) =>
-      app.log.warn({ err: error }, 'cache refresh failed'),
+    stops.push(
+      watchDataVersion(database.url, cache, (error) =>
+        log.warn({ err: error }, 'cache refresh failed'),
+      ),
     );
+    if (config.watchDataDir && existsSync(config.dataDir)) {
+      stops.push(
+        watchDataDir(
+          config.dataDir,
+          (file) => void imports.add([file]),
+          (error) => log.warn({ err: error }, 'watching DATA_DIR failed'),
+        ),
+      );
+    }
   })();
 
   return {
     app,
     database,
     cache,
+    imports,
     startupImport,
     async close() {
-      importer?.stop();
+      await imports.stop();
       await app.close();
       await startupImport.catch(() => undefined);
-      await stopWatching();
+      await Promise.all(stops.map((stop) => stop()));
       await database.close();
     },
   };

@@ -48,7 +48,8 @@ export async function writeCsv(
 export function testConfig(
   overrides: Partial<Config> & { databaseUrl: string; dataDir: string },
 ): Config {
-  return { ...loadConfig({ LOG_LEVEL: 'silent', PORT: '0' }), ...overrides };
+  const defaults = loadConfig({ LOG_LEVEL: 'silent', PORT: '0' });
+  return { ...defaults, uploadDir: path.join(overrides.dataDir, 'uploads'), ...overrides };
 }
 
 let counter = 0;

@@ -21,8 +21,17 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
       tags: [
         { name: 'analytics', description: 'The five figures and the leaderboard' },
         { name: 'imports', description: 'The import ledger and rejected rows' },
-        { name: 'health', description: 'Liveness and import progress' },
+        { name: 'health', description: 'Liveness, import progress and metrics' },
       ],
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'ADMIN_TOKEN; write endpoints are off when it is unset',
+          },
+        },
+      },
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });

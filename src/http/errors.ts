@@ -26,6 +26,15 @@ function describeValidation(error: FastifyError): string {
   return `${where} parameter ${name ? `'${name}' ` : ''}${first.message ?? 'is invalid'}`;
 }
 
+const CLIENT_ERROR_CODES: Record<number, string> = {
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+};
+
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError)
@@ -35,15 +44,8 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       // Framework-level client errors (bad JSON, body too large, unsupported media type...).
-      const code =
-        error.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'payload_too_large' : 'bad_request';
-      return sendError(
-        reply,
-        request,
-        status,
-        status === 429 ? 'rate_limited' : code,
-        error.message,
-      );
+      const code = CLIENT_ERROR_CODES[status] ?? 'bad_request';
+      return sendError(reply, request, status, code, error.message);
     }
     request.log.error({ err: error }, 'request failed');
     return sendError(reply, request, 500, 'internal_error', 'internal server error');

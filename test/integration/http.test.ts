@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
-import type { ImportStatus } from '../../src/modules/health/health.routes.js';
-import { createTestDatabase } from '../helpers.js';
+import { ImportQueue, type ImportStatus } from '../../src/modules/importer/import-queue.js';
+import { ServiceMetrics } from '../../src/modules/metrics/metrics.js';
+import { createTestDatabase, tempDir, testConfig } from '../helpers.js';
 
-const IDLE: ImportStatus = {
+const IMPORTING: ImportStatus = {
   state: 'running',
   filesTotal: 3,
   filesDone: 1,
@@ -28,13 +30,28 @@ describe('HTTP hygiene', () => {
     database = await openDatabase({ databaseUrl: db.url });
     const cache = new AnswerCache(database.pool);
     await cache.refresh();
+    const config = testConfig({
+      databaseUrl: db.url,
+      dataDir: await tempDir(),
+      corsOrigins: ['https://dashboard.example.com'],
+    });
+    const log = pino({ level: 'silent' });
+    const imports = new ImportQueue({
+      pool: database.pool,
+      databaseUrl: db.url,
+      batchRows: 1000,
+      log,
+    });
+    Object.assign(imports.status, IMPORTING);
     app = await buildApp({
-      config: { logLevel: 'silent', corsOrigins: ['https://dashboard.example.com'] },
+      config,
+      log,
       pool: database.pool,
       cache,
       version: '9.9.9',
       isReady: () => ready,
-      importStatus: () => IDLE,
+      imports,
+      metrics: new ServiceMetrics({ pool: database.pool, dataVersion: () => cache.currentVersion }),
     });
   });
 

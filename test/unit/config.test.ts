@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
@@ -21,6 +22,10 @@ describe('loadConfig: defaults', () => {
       corsOrigins: [],
       adminToken: undefined,
       importBatchRows: 100_000,
+      uploadDir: path.join('data', 'uploads'),
+      uploadMaxBytes: 10 * 1024 ** 3,
+      rateLimitPerMinute: 6000,
+      watchDataDir: true,
     });
   });
 
@@ -41,6 +46,10 @@ describe('loadConfig: defaults', () => {
     expect(config.corsOrigins).toEqual([]);
     expect(config.adminToken).toBeUndefined();
     expect(config.importBatchRows).toBe(100_000);
+    expect(config.uploadDir).toBe(path.join('data', 'uploads'));
+    expect(config.uploadMaxBytes).toBe(10 * 1024 ** 3);
+    expect(config.rateLimitPerMinute).toBe(6000);
+    expect(config.watchDataDir).toBe(true);
   });
 
   it('when the config is loaded, then it is frozen', () => {
@@ -61,6 +70,10 @@ describe('loadConfig: valid values', () => {
       CORS_ORIGINS: 'https://a.example, http://localhost:5173 ,,',
       ADMIN_TOKEN: ' 0123456789abcdef ',
       IMPORT_BATCH_ROWS: '1000',
+      UPLOAD_DIR: ' /srv/uploads ',
+      UPLOAD_MAX_BYTES: '1048576',
+      RATE_LIMIT_PER_MINUTE: '0',
+      WATCH_DATA_DIR: 'false',
     });
     expect(config).toEqual({
       port: 3000,
@@ -71,6 +84,10 @@ describe('loadConfig: valid values', () => {
       corsOrigins: ['https://a.example', 'http://localhost:5173'],
       adminToken: '0123456789abcdef',
       importBatchRows: 1000,
+      uploadDir: '/srv/uploads',
+      uploadMaxBytes: 1_048_576,
+      rateLimitPerMinute: 0,
+      watchDataDir: false,
     });
   });
 
@@ -120,6 +137,9 @@ describe('loadConfig: invalid values', () => {
     ['IMPORT_BATCH_ROWS', '0'],
     ['IMPORT_BATCH_ROWS', '1000001'],
     ['IMPORT_BATCH_ROWS', 'many'],
+    ['UPLOAD_MAX_BYTES', '0'],
+    ['RATE_LIMIT_PER_MINUTE', '-5'],
+    ['WATCH_DATA_DIR', 'sometimes'],
   ])('when %s is %j, then a ConfigError names the variable', (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toBeInstanceOf(ConfigError);

@@ -1,17 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
-
-export interface ImportStatus {
-  state: 'idle' | 'running' | 'done' | 'failed';
-  filesTotal: number;
-  filesDone: number;
-  rowsRead: number;
-  currentFile: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-}
+import type { ImportStatus } from '../importer/import-queue.js';
 
 const HealthBody = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('starting'), Type.Literal('degraded')]),
@@ -56,6 +46,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
   app.get(
     '/health',
     {
+      config: { rateLimit: false }, // probes are never throttled
       schema: {
         tags: ['health'],
         summary: 'Status, uptime, version, database reachability and import progress',

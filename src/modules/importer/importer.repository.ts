@@ -3,8 +3,9 @@ import { finished } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { ACTIVITY_COLUMNS } from './binary-copy.js';
 import { splitPair, splitTriple, type RollupDelta } from './batch-rollups.js';
+import { crashArmed, crashPoint } from './crash-point.js';
 
-export type RunStatus = 'running' | 'done' | 'failed' | 'rejected';
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'rejected';
 
 /** A run's row accounting: read = inserted + duplicate + rejected. */
 export interface RunCounts {
@@ -77,7 +78,14 @@ export async function copyIntoActivities(client: pg.Client, body: Buffer): Promi
     copyFrom(`COPY activities (${ACTIVITY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
   );
   try {
-    stream.end(body);
+    let sent = 0;
+    if (crashArmed('copy-midstream')) {
+      // Fault-injection tests: die with half the rows handed to the socket, inside the COPY.
+      sent = body.length >> 1;
+      await new Promise((resolve) => stream.write(body.subarray(0, sent), resolve));
+      crashPoint('copy-midstream');
+    }
+    stream.end(body.subarray(sent));
     await finished(stream);
     await client.query('RELEASE SAVEPOINT batch_copy');
     return true;
@@ -265,7 +273,8 @@ export async function createRun(db: pg.Pool, run: NewRun): Promise<number> {
   const result = await db.query<{ id: number }>(
     `INSERT INTO import_runs (file_name, file_size, file_mtime, file_hash, status, bytes_committed, next_line,
                               message, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $5 = 'running' THEN NULL ELSE now() END)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+             CASE WHEN $5 IN ('queued', 'running') THEN NULL ELSE now() END)
      RETURNING id`,
     [
       run.fileName,
@@ -289,7 +298,8 @@ export async function setRunStatus(
 ): Promise<void> {
   await db.query(
     `UPDATE import_runs SET status = $2, message = $3,
-       finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END WHERE id = $1`,
+       started_at = CASE WHEN status = 'queued' THEN now() ELSE started_at END,
+       finished_at = CASE WHEN $2 IN ('queued', 'running') THEN NULL ELSE now() END WHERE id = $1`,
     [id, status, message],
   );
 }

@@ -11,7 +11,9 @@ const Run = Type.Object({
   fileName: Type.String(),
   fileSize: Type.Integer(),
   fileHash: Type.String({ description: 'SHA-256 of the file content' }),
-  status: Type.Union(['running', 'done', 'failed', 'rejected'].map((s) => Type.Literal(s))),
+  status: Type.Union(
+    ['queued', 'running', 'done', 'failed', 'rejected'].map((s) => Type.Literal(s)),
+  ),
   rowsRead: Type.Integer({ description: 'rows read = inserted + duplicates + rejected' }),
   rowsInserted: Type.Integer(),
   rowsDuplicate: Type.Integer(),
@@ -19,6 +21,11 @@ const Run = Type.Object({
   rejectsByReason: Counts,
   warningsByKind: Counts,
   bytesCommitted: Type.Integer({ description: 'How far committed batches got into the file' }),
+  progress: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    description: 'Share of the file committed: bytesCommitted / fileSize (1 when finished)',
+  }),
   message: Type.Union([Type.String(), Type.Null()]),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -47,6 +54,11 @@ const RejectsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+function runProgress(run: RunRecord): number {
+  if (run.status === 'done' || run.status === 'rejected' || run.fileSize === 0) return 1;
+  return Math.min(1, run.bytesCommitted / run.fileSize);
+}
+
 function publicRun(run: RunRecord): Static<typeof Run> {
   return {
     id: run.id,
@@ -61,6 +73,7 @@ function publicRun(run: RunRecord): Static<typeof Run> {
     rejectsByReason: run.rejectsByReason,
     warningsByKind: run.warningsByKind,
     bytesCommitted: run.bytesCommitted,
+    progress: runProgress(run),
     message: run.message,
     startedAt: run.startedAt.toISOString(),
     finishedAt: run.finishedAt?.toISOString() ?? null,

@@ -15,6 +15,7 @@ import {
   type RecordSink,
 } from './csv-records.js';
 import * as repo from './importer.repository.js';
+import { crashPoint } from './crash-point.js';
 import {
   judgeRow,
   resolveHeader,
@@ -342,19 +343,23 @@ export class Importer implements RecordSink {
       this.progress.bytesRead += info.size;
       return RunState.resume(run).outcome('skipped', `unchanged since run ${run.id}`);
     };
+    // A queued upload was accepted with its own ledger row: it is imported even when the same
+    // content arrived before (its rows then count as duplicates), so every accepted upload ends.
+    const queued = runs.some((r) => r.status === 'queued');
     const unchanged = runs.find(
       (r) =>
         finished(r) && r.fileSize === info.size && r.fileMtime?.getTime() === info.mtime.getTime(),
     );
-    if (unchanged) return skip(unchanged);
+    if (unchanged && !queued) return skip(unchanged);
     const hash = await hashFile(file);
+    const queuedRun = runs.find((r) => r.fileHash === hash && r.status === 'queued');
     const sameContent = runs.find((r) => r.fileHash === hash && finished(r));
-    if (sameContent) return skip(sameContent);
+    if (sameContent && !queuedRun) return skip(sameContent);
 
     const header = await readHeader(file);
-    const resumable = runs.find(
-      (r) => r.fileHash === hash && (r.status === 'running' || r.status === 'failed'),
-    );
+    const resumable =
+      queuedRun ??
+      runs.find((r) => r.fileHash === hash && (r.status === 'running' || r.status === 'failed'));
     for (const stale of runs.filter((r) => r.status === 'running' && r !== resumable)) {
       await repo.setRunStatus(
         this.pool,
@@ -364,6 +369,12 @@ export class Importer implements RecordSink {
       );
     }
     const identity = { fileName, fileSize: info.size, fileMtime: info.mtime, fileHash: hash };
+    if (!header.ok && queuedRun) {
+      await repo.setRunStatus(this.pool, queuedRun.id, 'rejected', header.message);
+      this.progress.filesDone += 1;
+      this.progress.bytesRead += info.size;
+      return new RunState(queuedRun.id, fileName).outcome('rejected', header.message);
+    }
     if (!header.ok) {
       const id = await repo.createRun(this.pool, {
         ...identity,
@@ -379,6 +390,10 @@ export class Importer implements RecordSink {
     let run: RunState;
     if (resumable) {
       run = RunState.resume(resumable);
+      if (resumable.status === 'queued') {
+        run.bytesCommitted = header.bytes;
+        run.nextLine = header.nextLine;
+      }
       await repo.setRunStatus(this.pool, run.id, 'running', null);
     } else {
       const id = await repo.createRun(this.pool, {
@@ -391,6 +406,7 @@ export class Importer implements RecordSink {
       run.bytesCommitted = header.bytes;
       run.nextLine = header.nextLine;
     }
+    crashPoint('file-start'); // fault-injection tests: between two files
     await this.streamFile(file, run, header.columns);
     this.progress.filesDone += 1;
     this.report();
@@ -509,6 +525,7 @@ export class Importer implements RecordSink {
 
   /** COPY, duplicates, rollups, rejects, ledger progress, data version: one transaction. */
   private async commit(batch: Batch): Promise<void> {
+    crashPoint('commit-begin'); // fault-injection tests: a batch sealed, nothing of it sent
     await this.client.query('BEGIN');
     if (batch.rows.count > 0) await this.copyBatch(batch);
     this.countStagedRows(batch);
@@ -517,6 +534,7 @@ export class Importer implements RecordSink {
     for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, delta[field]);
     await repo.applyRollups(this.client, fresh);
     await repo.insertRejects(this.client, batch.rejects);
+    crashPoint('ledger-pending'); // fault-injection tests: facts and rollups written, ledger not
     for (const slice of batch.slices) {
       const totals = {
         ...slice.run.committed,
@@ -534,6 +552,7 @@ export class Importer implements RecordSink {
     }
     await repo.bumpDataVersion(this.client);
     await this.client.query('COMMIT');
+    crashPoint('committed'); // fault-injection tests: committed, this process not told yet
     for (const field of PRESENCE_FIELDS) this.known.remember(field, fresh[field]);
     for (const slice of batch.slices) {
       addCounts(slice.run.committed, slice.counts);

@@ -1,0 +1,123 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type pg from 'pg';
+import { Importer, type FileOutcome } from './importer.js';
+import { importWithRetries } from './retry.js';
+
+export interface ImportStatus {
+  state: 'idle' | 'running' | 'done' | 'failed';
+  filesTotal: number;
+  filesDone: number;
+  rowsRead: number;
+  currentFile: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+export interface ImportQueueOptions {
+  pool: pg.Pool;
+  databaseUrl: string;
+  batchRows: number;
+  log: FastifyBaseLogger;
+  /** Called when an import has finished, with its duration. */
+  onImported?: (seconds: number) => void;
+}
+
+/**
+ * The one way this process imports: the start-up scan, files that appear in DATA_DIR and uploads
+ * all go through it, one import at a time (other processes are held off by the ledger's advisory
+ * lock). A file added while an import runs is taken by the next one.
+ */
+export class ImportQueue {
+  readonly status: ImportStatus = {
+    state: 'idle',
+    filesTotal: 0,
+    filesDone: 0,
+    rowsRead: 0,
+    currentFile: null,
+    startedAt: null,
+    finishedAt: null,
+    error: null,
+  };
+  private readonly pending = new Set<string>();
+  private draining: Promise<void> | null = null;
+  private importer: Importer | null = null;
+  private stopped = false;
+
+  constructor(private readonly options: ImportQueueOptions) {}
+
+  /** Queues files (already queued ones once); resolves when the queue has run empty. */
+  add(files: readonly string[]): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    for (const file of files) this.pending.add(file);
+    this.draining ??= this.drain().finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  /** Stops at the next chunk; committed batches stay and the rest resumes on the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.importer?.stop();
+    await this.draining;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.size > 0 && !this.stopped) {
+      const files = [...this.pending];
+      this.pending.clear();
+      await this.importNow(files);
+    }
+  }
+
+  private async importNow(files: string[]): Promise<void> {
+    const { log } = this.options;
+    const started = process.hrtime.bigint();
+    Object.assign(this.status, {
+      state: 'running',
+      filesTotal: files.length,
+      filesDone: 0,
+      rowsRead: 0,
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+      error: null,
+    });
+    try {
+      const outcomes = await importWithRetries(
+        () => this.attempt(files),
+        (error, waitMs) =>
+          log.warn(
+            { err: error, retryInMs: waitMs },
+            'import interrupted by a database error; resuming',
+          ),
+      );
+      for (const outcome of outcomes)
+        log.info({ import: outcome }, `import ${outcome.status}: ${outcome.fileName}`);
+      this.status.state = 'done';
+    } catch (error) {
+      this.status.state = 'failed';
+      this.status.error = error instanceof Error ? error.message : String(error);
+      log.error({ err: error }, 'import failed; serving the last committed data');
+    } finally {
+      this.status.currentFile = null;
+      this.status.finishedAt = new Date().toISOString();
+      this.options.onImported?.(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private attempt(files: string[]): Promise<FileOutcome[]> {
+    // A fresh importer per attempt: it resumes from the ledger, not from in-memory state.
+    this.importer = new Importer(this.options.pool, this.options.databaseUrl, {
+      batchRows: this.options.batchRows,
+      onProgress: (p) =>
+        Object.assign(this.status, {
+          filesTotal: p.filesTotal,
+          filesDone: p.filesDone,
+          rowsRead: p.rowsRead,
+          currentFile: p.currentFile,
+        }),
+    });
+    return this.importer.importFiles(files);
+  }
+}

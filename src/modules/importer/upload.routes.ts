@@ -1,0 +1,138 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import multipart from '@fastify/multipart';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import type { Config } from '../../config.js';
+import { AppError, badRequest } from '../../errors.js';
+import { requireAdmin } from '../../http/admin-auth.js';
+import type { ImportQueue } from './import-queue.js';
+import { listImportFiles } from './importer.js';
+import { createRun, runsForFile } from './importer.repository.js';
+import { storeUpload, uploadName } from './uploads.js';
+
+export interface UploadDeps {
+  pool: pg.Pool;
+  queue: ImportQueue;
+  config: Pick<Config, 'adminToken' | 'dataDir' | 'uploadDir' | 'uploadMaxBytes'>;
+}
+
+const ErrorBody = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
+});
+const errors = (...codes: number[]): Record<number, typeof ErrorBody> =>
+  Object.fromEntries(codes.map((c) => [c, ErrorBody]));
+const Accepted = Type.Object({
+  id: Type.Integer({ description: 'The import run: GET /imports/{id} shows its progress' }),
+  status: Type.String({ description: 'queued; or done/rejected when this content was imported' }),
+  fileName: Type.String(),
+});
+const UploadQuery = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({
+        maxLength: 200,
+        description: 'File name for the ledger, like activities_20240301.csv (text/csv uploads)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const isStream = (body: unknown): body is Readable =>
+  typeof (body as Readable | undefined)?.pipe === 'function';
+
+/** POST /imports (a CSV upload, streamed to disk) and POST /imports/rescan; both need the admin token. */
+export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
+  const { pool, queue, config } = deps;
+  await app.register(async (scope) => {
+    await scope.register(multipart, {
+      // One byte over the limit gets through, so that storeUpload's own count refuses it (413).
+      limits: { fileSize: config.uploadMaxBytes + 1, files: 1, fields: 4, parts: 5 },
+    });
+    // The body stays a stream: storeUpload writes it to disk without holding it in memory.
+    scope.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+    const onRequest = requireAdmin(config.adminToken);
+
+    scope.post(
+      '/imports',
+      {
+        onRequest,
+        schema: {
+          tags: ['imports'],
+          summary: 'Upload a CSV file to import (text/csv body or multipart/form-data)',
+          description:
+            'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Answers 202 with the run id and a ' +
+            '`Location` once the file is stored; the import runs in the background. Content ' +
+            'already imported under the same name answers 200 with the earlier run.',
+          security: [{ bearerAuth: [] }],
+          consumes: ['text/csv', 'multipart/form-data'],
+          querystring: UploadQuery,
+          response: { 200: Accepted, 202: Accepted, ...errors(400, 401, 403, 413, 415, 429) },
+        },
+      },
+      async (request, reply) => {
+        let source = request.body as Readable | undefined;
+        let given = (request.query as Static<typeof UploadQuery>).name;
+        if (request.isMultipart()) {
+          const part = await request.file();
+          if (!part) throw badRequest('the multipart body has no file part');
+          source = part.file;
+          given ??= path.basename(part.filename);
+        }
+        if (!isStream(source))
+          throw new AppError('unsupported_media_type', 415, 'send text/csv or multipart/form-data');
+        const fileName = uploadName(given);
+        const stored = await storeUpload(source, config.uploadDir, fileName, config.uploadMaxBytes);
+        const earlier = (await runsForFile(pool, fileName)).find(
+          (r) => r.fileHash === stored.hash && (r.status === 'done' || r.status === 'rejected'),
+        );
+        if (earlier) {
+          await rm(path.dirname(stored.file), { recursive: true, force: true });
+          return reply
+            .header('location', `/imports/${earlier.id}`)
+            .send({ id: earlier.id, status: earlier.status, fileName });
+        }
+        const id = await createRun(pool, {
+          fileName,
+          fileSize: stored.size,
+          fileMtime: stored.mtime,
+          fileHash: stored.hash,
+          status: 'queued',
+          bytesCommitted: 0,
+          nextLine: 1,
+        });
+        void queue.add([stored.file]);
+        return reply
+          .code(202)
+          .header('location', `/imports/${id}`)
+          .send({ id, status: 'queued', fileName });
+      },
+    );
+
+    scope.post(
+      '/imports/rescan',
+      {
+        onRequest,
+        schema: {
+          tags: ['imports'],
+          summary: 'Import new or changed files of DATA_DIR now',
+          description: 'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Unchanged files are skipped.',
+          security: [{ bearerAuth: [] }],
+          response: {
+            202: Type.Object({ files: Type.Integer({ description: 'Files queued' }) }),
+            ...errors(401, 403, 429),
+          },
+        },
+      },
+      async (_request, reply) => {
+        const files = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
+        void queue.add(files);
+        return reply.code(202).send({ files: files.length });
+      },
+    );
+  });
+}
