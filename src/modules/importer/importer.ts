@@ -619,13 +619,25 @@ export class Importer implements RecordSink {
     await this.inflight?.catch(() => undefined);
     await this.client.query('ROLLBACK').catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
-    const unfinished = new Set(
-      [...this.batch.slices, ...this.spare.slices].map((s) => s.run).filter((r) => !r.done),
-    );
+    const pending = [...this.batch.slices, ...this.spare.slices];
+    const unfinished = new Set(pending.map((s) => s.run).filter((r) => !r.done));
     for (const run of unfinished) {
-      await repo
-        .setRunStatus(this.pool, run.id, 'failed', `import failed: ${message}`)
-        .catch(() => undefined);
+      // Read to its end with every byte committed, a file only lacks the 'done' that rides on
+      // the next batch: record it rather than call a fully imported file failed.
+      const complete = pending.some(
+        (s) => s.run === run && s.endsFile && s.endBytes === run.bytesCommitted,
+      );
+      await (
+        complete
+          ? repo.saveRunProgress(this.pool, {
+              id: run.id,
+              status: 'done',
+              ...run.committed,
+              bytesCommitted: run.bytesCommitted,
+              nextLine: run.nextLine,
+            })
+          : repo.setRunStatus(this.pool, run.id, 'failed', `import failed: ${message}`)
+      ).catch(() => undefined);
     }
   }
 
