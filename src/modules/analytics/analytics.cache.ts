@@ -86,16 +86,26 @@ export class AnswerCache {
     return this.entries.get(key);
   }
 
+  /**
+   * The answer at the cache's current version. A miss is computed in a fresh snapshot, which may
+   * be of another version than the cached answers: newer (a commit not swapped in yet) or older
+   * (swapped while it was computed). Served as it is, a client could then see versions go
+   * backwards from one request to the next, so the cache first catches up, or the miss is
+   * computed again.
+   */
   async get(name: QueryName, args: QueryArgs): Promise<Answer> {
     const key = cacheKey(name, args);
-    const cached = this.entries.get(key);
-    if (cached) return cached;
-    const answer = await this.inSnapshot(async (db, version) =>
-      makeAnswer(await computeJson(db, name, args), version),
-    );
-    if (answer.version === this.version && this.entries.size < MAX_ENTRIES)
-      this.entries.set(key, answer);
-    return answer;
+    for (;;) {
+      const cached = this.entries.get(key);
+      if (cached) return cached;
+      const answer = await this.inSnapshot(async (db, version) =>
+        makeAnswer(await computeJson(db, name, args), version),
+      );
+      while (this.version < answer.version) await this.refresh();
+      if (answer.version !== this.version) continue;
+      if (this.entries.size < MAX_ENTRIES) this.entries.set(key, answer);
+      return answer;
+    }
   }
 
   /** Rebuilds when the stored data version moved; concurrent calls share one rebuild. */
