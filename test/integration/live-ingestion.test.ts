@@ -152,6 +152,17 @@ describe('when a CSV file is uploaded with the admin token', () => {
     expect(response.json().error.code).toBe('unsupported_media_type');
   });
 
+  it('then a body to another endpoint is capped at 1 MiB (413)', async () => {
+    const response = await ctx.service.app.inject({
+      method: 'POST',
+      url: '/imports/rescan',
+      headers: { ...AUTH, 'content-type': 'application/json' },
+      payload: JSON.stringify({ padding: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json().error.code).toBe('payload_too_large');
+  });
+
   it('then a wrong or missing token answers 401 with WWW-Authenticate and imports nothing', async () => {
     const before = (await ctx.service.app.inject('/imports')).json().items.length as number;
     for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Basic ${TOKEN}`]) {
