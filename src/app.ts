@@ -3,7 +3,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type pg from 'pg';
 import type { Config } from './config.js';
 import { registerDocs } from './http/docs.js';
-import { registerErrorHandlers } from './http/errors.js';
+import { handleFrameworkError, registerErrorHandlers } from './http/errors.js';
+import { refuseNonFiniteNumbers } from './http/finite-numbers.js';
 import { registerRequestHooks } from './http/hooks.js';
 import { registerCors } from './http/security.js';
 import type { AnswerCache } from './modules/analytics/analytics.cache.js';
@@ -48,6 +49,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    // Requests the router cannot read (bad percent-encoding, an over-long path parameter) get the
+    // contract's error body too, not Fastify's own.
+    frameworkErrors: handleFrameworkError,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 200 },
     ajv: {
@@ -60,6 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   registerErrorHandlers(app);
+  refuseNonFiniteNumbers(app);
   registerRequestHooks(app);
   registerMetricsRoutes(app, deps.metrics);
   await registerRateLimit(app, deps.config.rateLimitPerMinute);

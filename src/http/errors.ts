@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import { securityHeaders } from './security.js';
 
 /** The contract's error body; never a stack trace or SQL text. */
 export function sendError(
@@ -35,6 +36,44 @@ const CLIENT_ERROR_CODES: Record<number, string> = {
   429: 'rate_limited',
 };
 
+/** 404 for a method and path no route serves. */
+const sendNotFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
+  sendError(
+    reply,
+    request,
+    404,
+    'not_found',
+    `no route for ${request.method} ${request.url.split('?')[0]}`,
+  );
+
+/**
+ * For Fastify's `frameworkErrors` option (set where the app is built): requests the router cannot
+ * read, which reach neither the error handler nor the onSend hooks. Without it Fastify answers them
+ * with its own body and no request id or security headers: 400 for malformed percent-encoding,
+ * 414 for a path parameter over maxParamLength.
+ */
+export function handleFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  reply.headers(securityHeaders('api')).header('x-request-id', request.id);
+  if (error.code === 'FST_ERR_BAD_URL') {
+    sendError(
+      reply,
+      request,
+      400,
+      'bad_request',
+      'the URL is not valid (malformed percent-encoding)',
+    );
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    sendError(reply, request, 400, 'bad_request', 'a path parameter is too long');
+  } else {
+    request.log.error({ err: error }, 'request failed');
+    sendError(reply, request, 500, 'internal_error', 'internal server error');
+  }
+}
+
 export function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError)
@@ -43,6 +82,9 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       return sendError(reply, request, 400, 'bad_request', describeValidation(error));
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
+      // Without a route the 404 handler still parses the body: "no such route" must win over
+      // what is wrong with a body nothing would read (an unknown Content-Type, bad JSON).
+      if (request.is404) return sendNotFound(request, reply);
       // Framework-level client errors (bad JSON, body too large, unsupported media type...).
       const code = CLIENT_ERROR_CODES[status] ?? 'bad_request';
       return sendError(reply, request, status, code, error.message);
@@ -50,13 +92,5 @@ export function registerErrorHandlers(app: FastifyInstance): void {
     request.log.error({ err: error }, 'request failed');
     return sendError(reply, request, 500, 'internal_error', 'internal server error');
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(
-      reply,
-      request,
-      404,
-      'not_found',
-      `no route for ${request.method} ${request.url.split('?')[0]}`,
-    ),
-  );
+  app.setNotFoundHandler(sendNotFound);
 }

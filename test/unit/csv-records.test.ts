@@ -241,6 +241,21 @@ describe('CsvRecordSplitter: UTF-8', () => {
     ]);
   });
 
+  it('when a record is not UTF-8, then its field count is given with the problem (quotes honoured), so a wrong count can win', () => {
+    const counts: Array<number | undefined> = [];
+    const splitter = new CsvRecordSplitter({
+      record: () => undefined,
+      problem: (_reason, _line, _raw, fieldCount) => counts.push(fieldCount),
+    });
+    for (const chunk of [
+      Buffer.from('a,\xff,"b,c"\n', 'latin1'),
+      Buffer.from('\xff\n"x,\xff', 'latin1'),
+    ])
+      splitter.push(chunk);
+    splitter.end();
+    expect(counts).toEqual([3, 1, 1]);
+  });
+
   it('when a record holds a truncated multi-byte sequence, then it is invalid_encoding with a readable raw', () => {
     const input = Buffer.concat([
       Buffer.from('ok,1\nbad,'),

@@ -15,15 +15,36 @@ export const MAX_RAW_BYTES = 1024;
 
 export type RecordProblem = 'record_too_long' | 'invalid_encoding';
 
+/**
+ * Text PostgreSQL can store: valid UTF-8 without NUL. NUL is valid UTF-8, but a text column
+ * refuses it, so a record holding one is rejected as invalid_encoding instead of failing the batch.
+ */
+function isStorableText(bytes: Buffer): boolean {
+  return isUtf8(bytes) && bytes.indexOf(0) === -1;
+}
+
 export interface RecordSink {
   /** A record that was split into fields. `raw` is the record's text without its line break. */
   record(fields: string[], line: number, raw: string): void;
-  /** A record that could not be split: too long or not UTF-8. `raw` is cut at 1 KiB. */
-  problem(reason: RecordProblem, line: number, raw: string): void;
+  /**
+   * A record that could not be decoded: too long or not UTF-8. `raw` is cut at 1 KiB. For a record
+   * that is not UTF-8, `fieldCount` is its number of fields (commas and quotes are ASCII), so that
+   * a wrong field count can win over the encoding, as the contract orders the reasons.
+   */
+  problem(reason: RecordProblem, line: number, raw: string, fieldCount?: number): void;
 }
 
 const NEWLINE = 10;
 const QUOTE_CHAR = '"';
+
+/**
+ * The raw text of a record over the cap from its first bytes. Decoding a few bytes past 1 KiB
+ * gives the same text as decoding the whole record and cutting it, so the raw text does not depend
+ * on where a chunk ended (a character across the cut is dropped, not shown as U+FFFD).
+ */
+function rawOfLongRecord(bytes: Buffer): string {
+  return cutToBytes(displayText(bytes.subarray(0, MAX_RAW_BYTES + 4)));
+}
 
 /** Cuts text to at most `maxBytes` UTF-8 bytes without splitting a character. */
 export function cutToBytes(text: string, maxBytes = MAX_RAW_BYTES): string {
@@ -158,11 +179,7 @@ export class CsvRecordSplitter {
       return;
     }
     // The record already exceeds the cap: report it, then skip it without keeping it in memory.
-    this.sink.problem(
-      'record_too_long',
-      this.line,
-      cutToBytes(displayText(partial.subarray(0, MAX_RAW_BYTES))),
-    );
+    this.sink.problem('record_too_long', this.line, rawOfLongRecord(partial));
     const scan = scanSkipped(partial, 0, Quoting.FieldStart);
     this.line += scan.newlines;
     if (scan.end === -1) {
@@ -173,15 +190,21 @@ export class CsvRecordSplitter {
     this.consume(partial.subarray(scan.end + 1));
   }
 
-  /** A record left open by an unterminated quote at the end of the file. */
+  /** A record left open by an unterminated quote at the end of the file (`rest` ends with end()'s LF). */
   private emitFinalUnterminated(rest: Buffer): void {
-    if (!isUtf8(rest)) {
-      this.sink.problem('invalid_encoding', this.line, cutToBytes(displayText(rest)));
-      return;
+    let stop = rest.length - 1;
+    if (stop > 0 && rest[stop - 1] === 13) stop -= 1;
+    const record = rest.subarray(0, stop);
+    // The carry may hold 64 KiB and one byte (room for a CR): without its CR that is over the cap.
+    if (record.length > MAX_RECORD_BYTES) {
+      this.sink.problem('record_too_long', this.line, rawOfLongRecord(record));
+    } else if (!isStorableText(record)) {
+      const fieldCount = splitQuotedFields(record.toString('latin1')).length;
+      this.sink.problem('invalid_encoding', this.line, cutToBytes(displayText(record)), fieldCount);
+    } else {
+      const text = record.toString('utf8');
+      this.sink.record(splitQuotedFields(text), this.line, cutToBytes(text));
     }
-    const text = displayText(rest).replace(/\r?\n$/, '');
-    const fields = splitQuotedFields(text);
-    this.sink.record(fields, this.line, cutToBytes(text));
     this.line += countNewlines(rest, 0, rest.length);
   }
 
@@ -192,8 +215,9 @@ export class CsvRecordSplitter {
   private splitRegion(region: Buffer): Buffer {
     // Pure ASCII (the common case) decodes fastest as latin1, to the same text. latin1 also keeps
     // one char per byte, so string offsets are byte offsets in regions that are not valid UTF-8.
+    // `validUtf8` means every record of the region is storable: valid UTF-8 and free of NUL.
     const ascii = isAscii(region);
-    const validUtf8 = ascii || isUtf8(region);
+    const validUtf8 = (ascii || isUtf8(region)) && region.indexOf(0) === -1;
     const text = validUtf8 && !ascii ? region.toString('utf8') : region.toString('latin1');
     let pos = 0;
     let nextQuote = text.indexOf(QUOTE_CHAR);
@@ -274,11 +298,15 @@ export class CsvRecordSplitter {
       this.sink.problem('record_too_long', line, cutToBytes(raw));
       return true;
     }
-    if (!validUtf8 && hasHighBytes(record) && !isUtf8(region.subarray(start, stop))) {
+    if (
+      !validUtf8 &&
+      (record.includes('\u0000') || (hasHighBytes(record) && !isUtf8(region.subarray(start, stop))))
+    ) {
       this.sink.problem(
         'invalid_encoding',
         line,
         cutToBytes(displayText(region.subarray(start, stop))),
+        splitQuotedFields(record).length, // `record` is latin1 here: one char per byte
       );
       return true;
     }

@@ -488,8 +488,9 @@ export class Importer implements RecordSink {
     return !(this.recentIds[0] as UuidSet).add(bytes, offset);
   }
 
-  problem(reason: RejectReason, line: number, raw: string): void {
-    const { run } = this.current as { run: RunState };
+  problem(reason: RejectReason, line: number, raw: string, fieldCount?: number): void {
+    const { run, columns } = this.current as { run: RunState; columns: ColumnMap };
+    if (fieldCount !== undefined && fieldCount !== columns.width) reason = 'column_count';
     this.batch.slice(run).counts.rowsRead += 1;
     this.progress.rowsRead += 1;
     this.reject(run, reason, line, raw);

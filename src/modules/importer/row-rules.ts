@@ -397,5 +397,8 @@ export function parseTimestamp(raw: string): ParsedTime | null {
   const epochSeconds = days * 86400 + hour * 3600 + minute * 60 + second - offsetSeconds;
   const utcMonth =
     offsetSeconds === 0 ? year * 100 + month : monthOfDays(Math.floor(epochSeconds / 86400));
+  // An offset can carry 0001-01-01 or 9999-12-31 out of years 0001-9999, into a month that cannot
+  // be written as YYYY-MM (0000-12, 10000-01): the contract's years end there.
+  if (utcMonth < 101 || utcMonth > 999_912) return null;
   return { epochSeconds, micros, month: utcMonth };
 }

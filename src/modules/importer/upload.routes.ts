@@ -42,6 +42,18 @@ const UploadQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * An upload that breaks off (a truncated multipart body, a closed connection) is the client's
+ * fault: 400. Errors of our own side (a full disk: ENOSPC and the like) stay server errors.
+ */
+function asClientError(error: unknown): never {
+  const { code, statusCode } = error as { code?: string; statusCode?: number };
+  if (error instanceof AppError || statusCode !== undefined) throw error;
+  if (code === undefined || code === 'ERR_STREAM_PREMATURE_CLOSE')
+    throw badRequest('the upload ended before it was complete');
+  throw error;
+}
+
 const isStream = (body: unknown): body is Readable =>
   typeof (body as Readable | undefined)?.pipe === 'function';
 
@@ -86,7 +98,12 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
         if (!isStream(source))
           throw new AppError('unsupported_media_type', 415, 'send text/csv or multipart/form-data');
         const fileName = uploadName(given);
-        const stored = await storeUpload(source, config.uploadDir, fileName, config.uploadMaxBytes);
+        const stored = await storeUpload(
+          source,
+          config.uploadDir,
+          fileName,
+          config.uploadMaxBytes,
+        ).catch(asClientError);
         const earlier = (await runsForFile(pool, fileName)).find(
           (r) => r.fileHash === stored.hash && (r.status === 'done' || r.status === 'rejected'),
         );
@@ -124,7 +141,7 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
           security: [{ bearerAuth: [] }],
           response: {
             202: Type.Object({ files: Type.Integer({ description: 'Files queued' }) }),
-            ...errors(401, 403, 429),
+            ...errors(400, 401, 403, 413, 415, 429),
           },
         },
       },
