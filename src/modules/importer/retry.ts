@@ -7,7 +7,10 @@ function isTransient(error: unknown): boolean {
       code,
     ) ||
     code.startsWith('08') ||
-    /Connection terminated|connection timeout/i.test(message)
+    // pg's own words for a client whose connection broke (the first error may have gone elsewhere).
+    /Connection terminated|connection timeout|encountered a connection error and is not queryable/i.test(
+      message,
+    )
   );
 }
 
