@@ -23,26 +23,30 @@
  * usage: npm run bench:http -- [--rows N] [--duration S] [--connections C] [--keep]
  *                              [--database-url postgres://user@host:port/admin-db]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import pg from 'pg';
+import {
+  build,
+  cleanUp,
+  createScratchDatabase,
+  positiveInt,
+  prepareTemp,
+  ROOT,
+  startNode,
+  tail,
+} from './bench-kit.js';
 import { generateFiles } from './generate.js';
 import { freePort } from '../src/free-port.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
 const WARMUP_SECONDS = 2;
 const POLL_MS = 200;
-const STOP_TIMEOUT_MS = 10_000;
 const SEED = 20240101;
 /** idle-machine check before measuring: warn above this share of all CPUs busy */
 const BUSY_WARN_PCT = 10;
@@ -139,13 +143,6 @@ interface Report {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-function positiveInt(name: string, raw: string): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
-    throw new Error(`--${name} must be a positive integer, got '${raw}'`);
-  }
-  return Number(raw);
-}
-
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
@@ -168,30 +165,8 @@ function parseOptions(argv: string[]): Options {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Clean-up: every acquired resource pushes its release; run in reverse, once, also on Ctrl-C
-// ---------------------------------------------------------------------------------------------
-
-const cleanups: Array<() => Promise<void>> = [];
-
-async function cleanUp(): Promise<void> {
-  for (let step = cleanups.pop(); step; step = cleanups.pop()) {
-    await step().catch((error: unknown) => console.error(`clean-up step failed: ${String(error)}`));
-  }
-}
-
-process.once('SIGINT', () => {
-  console.error('\ninterrupted: cleaning up');
-  void cleanUp().finally(() => process.exit(130));
-});
-
-// ---------------------------------------------------------------------------------------------
 // Set-up: build, data, database, ports, child processes
 // ---------------------------------------------------------------------------------------------
-
-function build(): void {
-  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`npm run build failed (status ${result.status})`);
-}
 
 async function generateData(rows: number, dir: string): Promise<number> {
   const days = Math.max(1, Math.round(rows / 100_000));
@@ -211,48 +186,6 @@ async function generateData(rows: number, dir: string): Promise<number> {
       `${(manifest.bytes / 1048576).toFixed(1)} MiB in ${seconds.toFixed(1)} s`,
   );
   return manifest.rows;
-}
-
-/** Creates a scratch database next to the admin one; returns its URL and registers its drop. */
-async function createScratchDatabase(adminUrl: string): Promise<string> {
-  const name = `bench_http_${randomBytes(4).toString('hex')}`;
-  await withAdmin(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  cleanups.push(async () => {
-    await withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} (FORCE)`));
-    console.log(`dropped database ${name}`);
-  });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Spawns node with its output in logFile; registers a SIGTERM-and-wait stop. */
-function startNode(label: string, args: string[], env: NodeJS.ProcessEnv, logFile: string) {
-  const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', log, log] });
-  closeSync(log);
-  cleanups.push(() => stopChild(label, child));
-  return child;
-}
-
-async function stopChild(label: string, child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
-  console.log(`stopped ${label} (${child.signalCode ?? `exit ${child.exitCode}`})`);
 }
 
 function startService(port: number, dataDir: string, databaseUrl: string, logFile: string) {
@@ -323,10 +256,6 @@ async function waitFor200(url: string, child: ChildProcess, logFile: string): Pr
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
-}
-
-function tail(file: string, lines = 20): string {
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -514,15 +443,6 @@ function printComparison(a: Report, b: Report): void {
 // Main
 // ---------------------------------------------------------------------------------------------
 
-async function prepareTemp(keep: boolean): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-http-'));
-  cleanups.push(async () => {
-    if (keep) console.log(`kept ${dir} (data/ and the server logs)`);
-    else await rm(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
-
 /** Seconds of the start-up import proper, from the service's own /health import status. */
 async function importDuration(base: string): Promise<number> {
   const health = (await (await fetch(`${base}/health`)).json()) as {
@@ -535,7 +455,7 @@ async function importDuration(base: string): Promise<number> {
 async function setUpService(opts: Options, temp: string) {
   const dataDir = join(temp, 'data');
   const rows = await generateData(opts.rows, dataDir);
-  const databaseUrl = await createScratchDatabase(opts.adminUrl);
+  const databaseUrl = await createScratchDatabase(opts.adminUrl, 'bench_http');
   const port = await freePort();
   const logFile = join(temp, 'service.log');
   const started = performance.now();
@@ -555,7 +475,7 @@ async function setUpService(opts: Options, temp: string) {
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   build();
-  const temp = await prepareTemp(opts.keep);
+  const temp = await prepareTemp('bench-http-', opts.keep, 'data/ and the server logs');
   const { service, base, body, rows, importSeconds, readySeconds } = await setUpService(opts, temp);
 
   const barePort = await freePort();

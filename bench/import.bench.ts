@@ -97,12 +97,6 @@ interface RunResult {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-function positiveInt(name: string, raw: string): number {
-  const n = Number(raw.replace(/[_,]/g, ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-}
-
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,

@@ -32,17 +32,23 @@
  * usage: npm run bench:soak -- [--rows N] [--duration S] [--connections C] [--batch-rows B]
  *                              [--keep] [--database-url postgres://user@host:port/admin-db]
  */
-import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import {
+  build,
+  cleanUp,
+  cleanups,
+  createScratchDatabase,
+  positiveInt,
+  prepareTemp,
+  startNode,
+  tail,
+} from './bench-kit.js';
 import { generateFiles } from './generate.js';
 import { freePort } from '../src/free-port.js';
 import {
@@ -56,10 +62,8 @@ import { parseMonth } from '../src/modules/analytics/analytics.definitions.js';
 import { readDataVersion } from '../src/modules/analytics/analytics.repository.js';
 import { verifyAnswers } from '../src/modules/analytics/verify.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HOST = '127.0.0.1';
 const POLL_MS = 200;
-const STOP_TIMEOUT_MS = 10_000;
 const BASE_ROWS_PER_DAY = 50_000;
 const BASE_DAYS = 2;
 const ROWS_PER_DAY = 100_000;
@@ -134,12 +138,6 @@ interface Options {
 // Options
 // ---------------------------------------------------------------------------------------------
 
-function positiveInt(name: string, raw: string): number {
-  const n = Number(raw.replace(/[_,]/g, ''));
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-}
-
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
@@ -167,43 +165,12 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Clean-up: every acquired resource pushes its release; run in reverse, once, also on Ctrl-C
-// ---------------------------------------------------------------------------------------------
-
-const cleanups: Array<() => Promise<void>> = [];
-
-async function cleanUp(): Promise<void> {
-  for (let step = cleanups.pop(); step; step = cleanups.pop()) {
-    await step().catch((error: unknown) => console.error(`clean-up step failed: ${String(error)}`));
-  }
-}
-
-process.once('SIGINT', () => {
-  console.error('\ninterrupted: cleaning up');
-  void cleanUp().finally(() => process.exit(130));
-});
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (fromMs: number, toMs = performance.now()) => (toMs - fromMs) / 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Set-up: build, data, database, service
 // ---------------------------------------------------------------------------------------------
-
-function build(): void {
-  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`npm run build failed (status ${result.status})`);
-}
-
-async function prepareTemp(keep: boolean): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'bench-soak-'));
-  cleanups.push(async () => {
-    if (keep) console.log(`kept ${dir} (base/, import/, service.log, import.log)`);
-    else await rm(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
 
 /** The base the service starts on (January), and the import: another seed, into February. */
 async function generateData(rows: number, temp: string) {
@@ -228,59 +195,6 @@ async function generateData(rows: number, temp: string) {
       `${(big.bytes / 1048576).toFixed(0)} MiB, dirty) in ${seconds(started).toFixed(1)} s`,
   );
   return { baseDir: join(temp, 'base'), importDir: join(temp, 'import'), importRows: big.rows };
-}
-
-async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Creates a scratch database next to the admin one; returns its URL and registers its drop. */
-async function createScratchDatabase(adminUrl: string): Promise<string> {
-  const name = `bench_soak_${randomBytes(4).toString('hex')}`;
-  await withAdmin(adminUrl, (client) => client.query(`CREATE DATABASE ${name}`));
-  cleanups.push(async () => {
-    await withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${name} (FORCE)`));
-    console.log(`dropped database ${name}`);
-  });
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-/** Spawns node with its output in logFile (and an IPC channel if asked); registers a stop. */
-function startNode(
-  label: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  logFile: string,
-  ipc = false,
-) {
-  const log = openSync(logFile, 'a');
-  const stdio: StdioOptions = ipc ? ['ignore', log, log, 'ipc'] : ['ignore', log, log];
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, env, stdio });
-  closeSync(log);
-  cleanups.push(() => stopChild(label, child));
-  return child;
-}
-
-async function stopChild(label: string, child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await exited;
-  clearTimeout(timer);
-  console.log(`stopped ${label} (${child.signalCode ?? `exit ${child.exitCode}`})`);
-}
-
-function tail(file: string, lines = 20): string {
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 /**
@@ -953,9 +867,13 @@ function startProgress(loadStart: number, observations: Observations, memory: Me
 
 async function setUp(opts: Options) {
   build();
-  const temp = await prepareTemp(opts.keep);
+  const temp = await prepareTemp(
+    'bench-soak-',
+    opts.keep,
+    'base/, import/, service.log, import.log',
+  );
   const data = await generateData(opts.rows, temp);
-  const databaseUrl = await createScratchDatabase(opts.adminUrl);
+  const databaseUrl = await createScratchDatabase(opts.adminUrl, 'bench_soak');
   const port = await freePort();
   const serviceLog = join(temp, 'service.log');
   const service = startService(port, data.baseDir, databaseUrl, serviceLog);
