@@ -38,6 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { positiveInt } from './bench-kit.js';
 import { generateFiles, type GenerateManifest } from './generate.js';
 import { freePort } from '../src/free-port.js';
 
