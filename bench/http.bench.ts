@@ -421,7 +421,7 @@ function printComparison(a: Report, b: Report): void {
   }
   const lines = [['target', 'req/s', 'change', 'p99 ms', 'change', 'verdict']];
   for (const l of large.results) {
-    const s = small.results.find((r) => r.path === l.path);
+    const s = small.results.find((r) => r.target === l.target); // the bare servers share a path
     if (!s) continue;
     const dRate = pct(s.reqPerSec, l.reqPerSec);
     const dP99 = pct(s.p99Ms, l.p99Ms);
