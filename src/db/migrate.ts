@@ -11,7 +11,9 @@ export async function migrate(databaseUrl: string): Promise<void> {
     direction: 'up',
     migrationsTable: 'pgmigrations',
     log: () => undefined,
-    // Serialises concurrent start-ups of several instances on one database.
+    // Serialises concurrent start-ups of several processes on one database: the second waits for
+    // the first's migrations (the default, 'fail', made it crash; the faults test caught it).
     noLock: false,
+    advisoryLockMode: 'wait',
   });
 }
