@@ -6,6 +6,7 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
 import { Importer, type FileOutcome } from '../../src/modules/importer/importer.js';
+import type { RunCounts } from '../../src/modules/importer/importer.repository.js';
 import {
   REQUIRED_COLUMNS,
   type ColumnName,
@@ -167,13 +168,7 @@ function render(c: FileCase): Buffer {
   return Buffer.concat(parts);
 }
 
-interface Expected {
-  rowsRead: number;
-  rowsInserted: number;
-  rowsDuplicate: number;
-  rowsRejected: number;
-  rejectsByReason: Record<string, number>;
-  warningsByKind: Record<string, number>;
+interface Expected extends RunCounts {
   rejects: Array<{ line: number; reason: string }>;
 }
 
