@@ -1,6 +1,12 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 import { securityHeaders } from './security.js';
+
+/** The schema of the contract's error body, for the OpenAPI document of every route. */
+export const ErrorBody = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
+});
 
 /** The contract's error body; never a stack trace or SQL text. */
 export function sendError(

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../../errors.js';
-import { sendError } from '../../http/errors.js';
+import { ErrorBody, sendError } from '../../http/errors.js';
 import type { AnswerCache, QueryName } from './analytics.cache.js';
 import { cacheKey } from './analytics.cache.js';
 import { parseMonth } from './analytics.definitions.js';
@@ -34,9 +34,6 @@ const LeaderboardQuery = Type.Object(
 );
 type RangeQueryT = Static<typeof RangeQuery> & { limit?: number };
 
-const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
-});
 const Money = Type.Number({ description: 'NGN with exactly two decimals, e.g. 98765432.10' });
 const TopMerchant = Type.Object({
   merchant_id: Type.String({ examples: ['MRC-001234'] }),

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { notFound } from '../../errors.js';
 import { REJECT_REASONS } from './row-rules.js';
 import { findRun, listRejects, listRuns, type RunRecord } from './importer.repository.js';
+import { ErrorBody } from '../../http/errors.js';
 
 const Counts = Type.Record(Type.String(), Type.Integer());
 const Run = Type.Object({
@@ -29,9 +30,6 @@ const Run = Type.Object({
   message: Type.Union([Type.String(), Type.Null()]),
   startedAt: Type.String({ format: 'date-time' }),
   finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-});
-const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
 });
 const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) });
 const ListQuery = Type.Object(

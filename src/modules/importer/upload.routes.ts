@@ -13,6 +13,7 @@ import type { ImportQueue } from './import-queue.js';
 import { listImportFiles } from './importer.js';
 import { createRun, runsForFile } from './importer.repository.js';
 import { storeUpload, uploadName } from './uploads.js';
+import { ErrorBody } from '../../http/errors.js';
 
 export interface UploadDeps {
   pool: pg.Pool;
@@ -20,9 +21,6 @@ export interface UploadDeps {
   config: Pick<Config, 'adminToken' | 'dataDir' | 'uploadDir' | 'uploadMaxBytes'>;
 }
 
-const ErrorBody = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
-});
 const errors = (...codes: number[]): Record<number, typeof ErrorBody> =>
   Object.fromEntries(codes.map((c) => [c, ErrorBody]));
 const Accepted = Type.Object({
