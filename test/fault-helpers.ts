@@ -59,14 +59,20 @@ export interface Figures {
   factsDigest: string;
 }
 
+/** Every answer the service gives without parameters, computed afresh from this database. */
+export async function answersOf(pool: pg.Pool): Promise<Record<string, string>> {
+  const cache = new AnswerCache(pool);
+  await cache.refresh();
+  const answers: Record<string, string> = {};
+  for (const query of QUERIES)
+    answers[query] = (await cache.get(query, DEFAULT_ARGS)).body.toString();
+  return answers;
+}
+
 export async function figuresOf(url: string): Promise<Figures> {
   const pool = createPool(url, 2);
   try {
-    const cache = new AnswerCache(pool);
-    await cache.refresh();
-    const answers: Record<string, string> = {};
-    for (const query of QUERIES)
-      answers[query] = (await cache.get(query, DEFAULT_ARGS)).body.toString();
+    const answers = await answersOf(pool);
     const ledger = await pool.query<LedgerRow>(
       `SELECT file_name, file_hash, status, rows_read::int, rows_inserted::int,
               rows_duplicate::int, rows_rejected::int, rejects_by_reason, warnings_by_kind,

@@ -5,7 +5,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFiles } from '../../bench/generate.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
-import { AnswerCache, QUERIES } from '../../src/modules/analytics/analytics.cache.js';
+
+import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
 import {
   IMPORTER_APPLICATION_NAME,
@@ -14,19 +15,8 @@ import {
 } from '../../src/modules/importer/importer.js';
 import { startService } from '../../src/service.js';
 import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
+import { answersOf } from '../fault-helpers.js';
 import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
-
-const ANSWERS = QUERIES.filter((q) => q !== 'top-merchants');
-
-async function answersOf(database: Database): Promise<string[]> {
-  const cache = new AnswerCache(database.pool);
-  await cache.refresh();
-  return Promise.all(
-    ANSWERS.map(async (q) =>
-      (await cache.get(q, { range: { from: 0, to: 99_999_999 }, limit: 10 })).body.toString(),
-    ),
-  );
-}
 
 async function importAll(database: Database, dir: string, batchRows = 5000) {
   return new Importer(database.pool, database.url, { batchRows }).importFiles(
@@ -76,7 +66,7 @@ describe('when dirty generated data is imported in small batches', () => {
     const single = await openDatabase({ databaseUrl: other.url });
     try {
       await importAll(single, dataDir, 1_000_000);
-      expect(await answersOf(single)).toEqual(await answersOf(database));
+      expect(await answersOf(single.pool)).toEqual(await answersOf(database.pool));
     } finally {
       await single.close();
       await other.drop();
@@ -165,7 +155,7 @@ describe('when the importing process is killed part way through a large file', (
         await openDatabase({ databaseUrl: clean.url }),
       ];
       try {
-        expect(await answersOf(a)).toEqual(await answersOf(b));
+        expect(await answersOf(a.pool)).toEqual(await answersOf(b.pool));
         const ledger = await a.pool.query(
           `SELECT status, rows_read::int AS read, rows_inserted + rows_duplicate + rows_rejected AS total FROM import_runs`,
         );
@@ -222,7 +212,7 @@ describe('when the database connection of the start-up import is cut part way', 
       const single = await openDatabase({ databaseUrl: clean.url });
       try {
         await importAll(single, dataDir, 1_000_000);
-        expect(await answersOf(service.database)).toEqual(await answersOf(single));
+        expect(await answersOf(service.database.pool)).toEqual(await answersOf(single.pool));
         const ledger = await service.database.pool.query(
           `SELECT status, count(*)::int AS n FROM import_runs GROUP BY status ORDER BY status`,
         );

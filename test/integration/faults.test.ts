@@ -200,6 +200,17 @@ async function generatedLines(
   return { header: header as string, rows: lines };
 }
 
+/**
+ * A changed file's two runs against one clean import of `file` (old content, then new): the same
+ * answers and facts, and ledger totals that add up (the runs themselves differ in number).
+ */
+async function expectFiguresOfOneCleanImport(figures: Figures, file: string): Promise<void> {
+  const clean = await cleanImportFigures(file);
+  expect(figures.answers).toEqual(clean.answers);
+  expect(figures.factsDigest).toBe(clean.factsDigest);
+  expect(ledgerTotals(figures)).toEqual(ledgerTotals(clean));
+}
+
 /** Sums of the ledger over all runs: what a changed file's two runs must add up to. */
 function ledgerTotals(figures: Figures): Record<string, number> {
   const sum = (key: 'rows_read' | 'rows_inserted' | 'rows_duplicate' | 'rows_rejected') =>
@@ -248,10 +259,7 @@ describe('when a file changes after it was imported', () => {
       // One clean import of the first content followed by the second gives the same figures.
       const both = path.join(await scratchDir(), 'activities_20240105.csv');
       await writeFile(both, [original.header, ...original.rows, ...changed, ''].join('\n'));
-      const clean = await cleanImportFigures(both);
-      expect(figures.answers).toEqual(clean.answers);
-      expect(figures.factsDigest).toBe(clean.factsDigest);
-      expect(ledgerTotals(figures)).toEqual(ledgerTotals(clean));
+      await expectFiguresOfOneCleanImport(figures, both);
     } finally {
       await db.drop();
     }
@@ -295,10 +303,7 @@ describe('when a file changes after it was imported', () => {
       // Equal to one clean import of what the first run committed followed by the new content.
       const both = path.join(await scratchDir(), 'activities_20240106.csv');
       await writeFile(both, originalText.slice(0, prefixBytes) + [...changedRows, ''].join('\n'));
-      const clean = await cleanImportFigures(both);
-      expect(figures.answers).toEqual(clean.answers);
-      expect(figures.factsDigest).toBe(clean.factsDigest);
-      expect(ledgerTotals(figures)).toEqual(ledgerTotals(clean));
+      await expectFiguresOfOneCleanImport(figures, both);
     } finally {
       await db.drop();
     }
