@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../../errors.js';
-import { FILE_PATTERN, listImportFiles } from './importer.js';
+import { listImportFiles } from './importer.js';
 
 const UPLOAD_NAME = /^activities_[A-Za-z0-9._-]{1,120}\.csv$/;
 
@@ -79,5 +79,5 @@ export async function listStoredUploads(uploadDir: string): Promise<string[]> {
       .filter((f) => f.isDirectory())
       .map((f) => listImportFiles(path.join(uploadDir, f.name))),
   );
-  return files.flat().filter((f) => FILE_PATTERN.test(path.basename(f)));
+  return files.flat(); // listImportFiles keeps activities_*.csv only
 }
