@@ -11,6 +11,8 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** Rows per committed import batch (a checkpoint); larger batches amortise rollup upserts. */
   readonly importBatchRows: number;
+  /** auto: bulk-load when the incoming files are large next to the stored facts (importer.ts). */
+  readonly importBulkLoad: BulkLoadMode;
   /** Where uploaded CSV files are kept (one folder per upload); imported like DATA_DIR's files. */
   readonly uploadDir: string;
   readonly uploadMaxBytes: number;
@@ -21,6 +23,9 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+export const BULK_LOAD_MODES = ['auto', 'always', 'never'] as const;
+export type BulkLoadMode = (typeof BULK_LOAD_MODES)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -67,6 +72,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('ADMIN_TOKEN must be at least 16 characters long');
   }
+  const bulkLoad = (env.IMPORT_BULK_LOAD ?? 'auto').trim().toLowerCase();
+  if (!BULK_LOAD_MODES.includes(bulkLoad as BulkLoadMode)) {
+    throw new ConfigError(
+      `IMPORT_BULK_LOAD must be one of ${BULK_LOAD_MODES.join(', ')}, got "${env.IMPORT_BULK_LOAD}"`,
+    );
+  }
   const dataDir = env.DATA_DIR?.trim() || './data';
   const watch = (env.WATCH_DATA_DIR ?? 'true').trim().toLowerCase();
   if (!['true', 'false', '1', '0'].includes(watch)) {
@@ -81,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: Object.freeze(corsOrigins),
     adminToken,
     importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 100_000, 1, 1_000_000),
+    importBulkLoad: bulkLoad as BulkLoadMode,
     uploadDir: env.UPLOAD_DIR?.trim() || path.join(dataDir, 'uploads'),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 10 * 1024 ** 3, 1, 1024 ** 4),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),

@@ -47,6 +47,7 @@ export async function startService(config: Config): Promise<Service> {
     pool: database.pool,
     databaseUrl: database.url,
     batchRows: config.importBatchRows,
+    bulkLoad: config.importBulkLoad,
     log,
     onImported: (seconds) => metrics.observeImport(seconds),
   });

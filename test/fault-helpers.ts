@@ -42,6 +42,7 @@ export interface LedgerRow {
   rows_inserted: number;
   rows_duplicate: number;
   rows_rejected: number;
+  rows_pending: number;
   rejects_by_reason: Record<string, number>;
   warnings_by_kind: Record<string, number>;
   bytes_committed: number;
@@ -49,6 +50,7 @@ export interface LedgerRow {
   message: string | null;
   facts_stored: number;
   rejects_stored: number;
+  pending_stored: number;
 }
 
 /** What "the same figures" means: every served answer, the ledger, and the stored facts exactly. */
@@ -75,10 +77,12 @@ export async function figuresOf(url: string): Promise<Figures> {
     const answers = await answersOf(pool);
     const ledger = await pool.query<LedgerRow>(
       `SELECT file_name, file_hash, status, rows_read::int, rows_inserted::int,
-              rows_duplicate::int, rows_rejected::int, rejects_by_reason, warnings_by_kind,
+              rows_duplicate::int, rows_rejected::int, rows_pending::int, rejects_by_reason,
+              warnings_by_kind,
               bytes_committed::int, next_line::int, message,
               (SELECT count(*)::int FROM activities a WHERE a.run_id = r.id) AS facts_stored,
-              (SELECT count(*)::int FROM import_rejects j WHERE j.run_id = r.id) AS rejects_stored
+              (SELECT count(*)::int FROM import_rejects j WHERE j.run_id = r.id) AS rejects_stored,
+              (SELECT count(*)::int FROM activities_pending p WHERE p.run_id = r.id) AS pending_stored
        FROM import_runs r ORDER BY file_name, id`,
     );
     const digest = await pool.query<{ md5: string | null }>(
@@ -126,6 +130,7 @@ export async function expectConsistent(url: string): Promise<Figures> {
   for (const run of figures.ledger) {
     expect(run.facts_stored, `facts of ${run.file_name}`).toBe(run.rows_inserted);
     expect(run.rejects_stored, `rejects of ${run.file_name}`).toBe(run.rows_rejected);
+    expect(run.pending_stored, `pending rows of ${run.file_name}`).toBe(run.rows_pending);
   }
   const pool = createPool(url, 2);
   try {

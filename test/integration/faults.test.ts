@@ -150,6 +150,54 @@ describe('when the importing process is killed (SIGKILL) at a point of a multi-f
   );
 });
 
+/** Points of a bulk load (the unique key off, rebuilt at the end) to kill the importer at. */
+const BULK_CRASHES = [
+  { at: 'copy-midstream:3', when: 'inside a COPY, half its rows sent' },
+  { at: 'committed:4', when: 'after a commit that left rows pending', pending: true },
+  { at: 'file-start:3', when: 'between two files' },
+  { at: 'bulk-settle:1', when: 'while the key is rebuilt and pending rows settled' },
+];
+
+describe('when a bulk load is killed (SIGKILL) part way', () => {
+  it.each(BULK_CRASHES)(
+    'then, killed $when ($at), the key stays off and the data consistent, and the next run ends with the figures of one clean import',
+    async ({ at, pending }) => {
+      const db = await createTestDatabase();
+      try {
+        const env = { DATABASE_URL: db.url, IMPORT_BATCH_ROWS: '1', IMPORT_BULK_LOAD: 'always' };
+        const killed = await runImportCli(threeFiles.dir, { ...env, IMPORTER_CRASH_AT: at });
+        expect(killed.signal, killed.stderr).toBe('SIGKILL');
+        expect(await uniqueKeyOn(db.url)).toBe(false);
+        const partial = await expectConsistent(db.url);
+        if (pending) expect(partial.ledger.some((r) => r.rows_pending > 0)).toBe(true);
+
+        // The next run finishes the bulk load even when it is asked for a keyed one.
+        const resumed = await runImportCli(threeFiles.dir, { ...env, IMPORT_BULK_LOAD: 'never' });
+        expect(resumed.code, resumed.stderr).toBe(0);
+        expect(await uniqueKeyOn(db.url)).toBe(true);
+        const figures = await figuresOf(db.url);
+        expect(figures).toEqual(threeFiles.clean);
+        expect(figures.ledger.every((r) => r.rows_pending === 0)).toBe(true);
+      } finally {
+        await db.drop();
+      }
+    },
+  );
+});
+
+async function uniqueKeyOn(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ on: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'activities_pkey') AS on`,
+    );
+    return rows[0]?.on ?? false;
+  } finally {
+    await client.end();
+  }
+}
+
 describe('when the same files are imported by two processes at the same time', () => {
   it('then they are imported once: one process imports them, the other waits and reports them skipped', async () => {
     const db = await createTestDatabase();

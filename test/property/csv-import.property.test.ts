@@ -3,6 +3,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
+import type { BulkLoadMode } from '../../src/config.js';
 import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
 import { Importer, type FileOutcome } from '../../src/modules/importer/importer.js';
@@ -179,6 +180,7 @@ function expectedLedger(c: FileCase, stored: Set<string>): Expected {
     rowsInserted: 0,
     rowsDuplicate: 0,
     rowsRejected: 0,
+    rowsPending: 0,
     rejectsByReason: {},
     warningsByKind: {},
     rejects: [],
@@ -205,6 +207,9 @@ function expectedLedger(c: FileCase, stored: Set<string>): Expected {
   return e;
 }
 
+/** Either way of loading: the unique key kept row by row, or off and rebuilt (a bulk load). */
+const bulkLoadMode = fc.constantFrom<BulkLoadMode>('never', 'always');
+
 describe('importing generated hostile files', () => {
   let db: { url: string; drop: () => Promise<void> };
   let database: Database;
@@ -224,11 +229,16 @@ describe('importing generated hostile files', () => {
   });
 
   /** Writes the bytes as a new file and imports it; the importer must not throw. */
-  async function importBytes(bytes: Buffer, batchRows: number): Promise<FileOutcome> {
+  async function importBytes(
+    bytes: Buffer,
+    batchRows: number,
+    bulkLoad: BulkLoadMode,
+  ): Promise<FileOutcome> {
     fileNo += 1;
     const file = path.join(dir, `activities_${String(fileNo).padStart(8, '0')}.csv`);
     await writeFile(file, bytes);
-    const outcomes = await new Importer(database.pool, db.url, { batchRows }).importFiles([file]);
+    const importer = new Importer(database.pool, db.url, { batchRows, bulkLoad });
+    const outcomes = await importer.importFiles([file]);
     await rm(file);
     expect(outcomes).toHaveLength(1);
     return outcomes[0] as FileOutcome;
@@ -238,7 +248,7 @@ describe('importing generated hostile files', () => {
     const { rows } = await database.pool.query(
       `SELECT status, rows_read::int AS "rowsRead", rows_inserted::int AS "rowsInserted",
          rows_duplicate::int AS "rowsDuplicate", rows_rejected::int AS "rowsRejected",
-         rejects_by_reason AS "rejectsByReason", warnings_by_kind AS "warningsByKind",
+         rows_pending::int AS "rowsPending", rejects_by_reason AS "rejectsByReason", warnings_by_kind AS "warningsByKind",
          (SELECT count(*)::int FROM activities WHERE run_id = $1) AS "activities",
          (SELECT coalesce(json_agg(json_build_object('line', line::int, 'reason', reason) ORDER BY line), '[]')
             FROM import_rejects WHERE run_id = $1) AS "rejects",
@@ -259,10 +269,10 @@ describe('importing generated hostile files', () => {
 
   it('when a file mixes valid, broken, warned, duplicate, mis-shaped, non-UTF-8, NUL and over-long rows under any header, then its ledger, facts and rejects are exactly what the contract says', async () => {
     await fc.assert(
-      fc.asyncProperty(fileCase, async (c) => {
+      fc.asyncProperty(fileCase, bulkLoadMode, async (c, bulkLoad) => {
         const candidates = c.lines.flatMap((l) => (l.kind === 'row' && l.row.id ? [l.row.id] : []));
         const expected = expectedLedger(c, await storedIds(candidates));
-        const outcome = await importBytes(render(c), c.batchRows);
+        const outcome = await importBytes(render(c), c.batchRows, bulkLoad);
         expect(outcome.status).toBe('done');
         const ledger = await ledgerOf(outcome.runId as number);
         const { rejects, ...counts } = expected;
@@ -291,12 +301,13 @@ describe('importing generated hostile files', () => {
       batchRows: fc.constantFrom(1, 7, 1000),
     });
     await fc.assert(
-      fc.asyncProperty(content, async ({ bom, head, body, batchRows }) => {
+      fc.asyncProperty(content, bulkLoadMode, async ({ bom, head, body, batchRows }, bulkLoad) => {
         const bytes = Buffer.concat([bom ? BOM : Buffer.alloc(0), head, body]);
-        const outcome = await importBytes(bytes, batchRows);
+        const outcome = await importBytes(bytes, batchRows, bulkLoad);
         expect(['done', 'rejected']).toContain(outcome.status);
         const ledger = await ledgerOf(outcome.runId as number);
         expect(ledger.status).toBe(outcome.status);
+        expect(ledger.rowsPending).toBe(0);
         expect(ledger.rowsRead).toBe(
           ledger.rowsInserted + ledger.rowsDuplicate + ledger.rowsRejected,
         );

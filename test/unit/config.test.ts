@@ -22,6 +22,7 @@ describe('loadConfig: defaults', () => {
       corsOrigins: [],
       adminToken: undefined,
       importBatchRows: 100_000,
+      importBulkLoad: 'auto',
       uploadDir: path.join('data', 'uploads'),
       uploadMaxBytes: 10 * 1024 ** 3,
       rateLimitPerMinute: 6000,
@@ -70,6 +71,7 @@ describe('loadConfig: valid values', () => {
       CORS_ORIGINS: 'https://a.example, http://localhost:5173 ,,',
       ADMIN_TOKEN: ' 0123456789abcdef ',
       IMPORT_BATCH_ROWS: '1000',
+      IMPORT_BULK_LOAD: ' Always ',
       UPLOAD_DIR: ' /srv/uploads ',
       UPLOAD_MAX_BYTES: '1048576',
       RATE_LIMIT_PER_MINUTE: '0',
@@ -84,6 +86,7 @@ describe('loadConfig: valid values', () => {
       corsOrigins: ['https://a.example', 'http://localhost:5173'],
       adminToken: '0123456789abcdef',
       importBatchRows: 1000,
+      importBulkLoad: 'always',
       uploadDir: '/srv/uploads',
       uploadMaxBytes: 1_048_576,
       rateLimitPerMinute: 0,
@@ -140,6 +143,7 @@ describe('loadConfig: invalid values', () => {
     ['UPLOAD_MAX_BYTES', '0'],
     ['RATE_LIMIT_PER_MINUTE', '-5'],
     ['WATCH_DATA_DIR', 'sometimes'],
+    ['IMPORT_BULK_LOAD', 'yes'],
   ])('when %s is %j, then a ConfigError names the variable', (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toBeInstanceOf(ConfigError);

@@ -74,14 +74,30 @@ export class BatchRows {
 
   /** Appends a row and returns its ordinal in the batch. */
   add(row: ActivityRow, warningMask: number, fileSlot: number): number {
+    const kycStage = row.status === STATUS_SUCCESS ? row.kycStage : 0;
+    const { merchant, month, product, status, amountKobo } = row;
+    return this.push(merchant, month, product, status, kycStage, amountKobo, warningMask, fileSlot);
+  }
+
+  /** Appends a row's columns; `kycStage` is 0 unless the row is a SUCCESS KYC stage event. */
+  push(
+    merchant: number,
+    month: number,
+    product: number,
+    status: number,
+    kycStage: number,
+    kobo: number,
+    warningMask: number,
+    fileSlot: number,
+  ): number {
     if (this.count === this.merchant.length) this.grow();
     const i = this.count++;
-    this.merchant[i] = row.merchant;
-    this.month[i] = row.month;
-    this.product[i] = row.product;
-    this.status[i] = row.status;
-    this.kycStage[i] = row.status === STATUS_SUCCESS ? row.kycStage : 0;
-    this.kobo[i] = row.amountKobo;
+    this.merchant[i] = merchant;
+    this.month[i] = month;
+    this.product[i] = product;
+    this.status[i] = status;
+    this.kycStage[i] = kycStage;
+    this.kobo[i] = kobo;
     this.warnings[i] = warningMask;
     this.fileSlot[i] = fileSlot;
     this.duplicate[i] = 0;

@@ -79,6 +79,22 @@ export class BinaryCopyEncoder {
     return this.buf;
   }
 
+  /** The COPY body written so far, with its trailer (nothing is written after it until reset). */
+  finish(): Buffer {
+    this.ensure(COPY_TRAILER.length);
+    COPY_TRAILER.copy(this.buf, this.off);
+    return this.buf.subarray(0, this.off + COPY_TRAILER.length);
+  }
+
+  /** Copies an encoded row (`source[start, end)`) with one more field: its warnings mask. */
+  rowWithWarnings(source: Buffer, start: number, end: number, warnings: number): void {
+    this.ensure(end - start + 6);
+    this.buf.writeInt16BE(ACTIVITY_COLUMNS.length + 1, this.off);
+    source.copy(this.buf, this.off + 2, start + 2, end);
+    this.off += end - start;
+    this.int2(warnings);
+  }
+
   row(row: ActivityRow, runId: number): void {
     const typeBytes = utf8Length(row.eventType);
     const regionBytes = row.region === null ? 0 : utf8Length(row.region);

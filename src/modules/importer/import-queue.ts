@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import type { BulkLoadMode } from '../../config.js';
 import { Importer, type FileOutcome } from './importer.js';
 import { importWithRetries } from './retry.js';
 
@@ -18,6 +19,7 @@ export interface ImportQueueOptions {
   pool: pg.Pool;
   databaseUrl: string;
   batchRows: number;
+  bulkLoad?: BulkLoadMode;
   log: FastifyBaseLogger;
   /** Called when an import has finished, with its duration. */
   onImported?: (seconds: number) => void;
@@ -110,6 +112,7 @@ export class ImportQueue {
     // A fresh importer per attempt: it resumes from the ledger, not from in-memory state.
     this.importer = new Importer(this.options.pool, this.options.databaseUrl, {
       batchRows: this.options.batchRows,
+      bulkLoad: this.options.bulkLoad,
       onProgress: (p) =>
         Object.assign(this.status, {
           filesTotal: p.filesTotal,

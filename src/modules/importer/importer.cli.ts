@@ -75,6 +75,7 @@ async function main(): Promise<number> {
         if (stopping) throw new Error('stopped before the import began');
         importer = new Importer(database.pool, database.url, {
           batchRows: config.importBatchRows,
+          bulkLoad: config.importBulkLoad,
           onProgress,
         });
         return importer.importFiles(files);

@@ -15,10 +15,14 @@ const Run = Type.Object({
   status: Type.Union(
     ['queued', 'running', 'done', 'failed', 'rejected'].map((s) => Type.Literal(s)),
   ),
-  rowsRead: Type.Integer({ description: 'rows read = inserted + duplicates + rejected' }),
+  rowsRead: Type.Integer({ description: 'rows read = inserted + duplicates + rejected + pending' }),
   rowsInserted: Type.Integer(),
   rowsDuplicate: Type.Integer(),
   rowsRejected: Type.Integer(),
+  rowsPending: Type.Integer({
+    description:
+      'Rows of a bulk load not yet told apart as inserted or duplicate: settled (0) when the load ends',
+  }),
   rejectsByReason: Counts,
   warningsByKind: Counts,
   bytesCommitted: Type.Integer({ description: 'How far committed batches got into the file' }),
@@ -68,6 +72,7 @@ function publicRun(run: RunRecord): Static<typeof Run> {
     rowsInserted: run.rowsInserted,
     rowsDuplicate: run.rowsDuplicate,
     rowsRejected: run.rowsRejected,
+    rowsPending: run.rowsPending,
     rejectsByReason: run.rejectsByReason,
     warningsByKind: run.warningsByKind,
     bytesCommitted: run.bytesCommitted,

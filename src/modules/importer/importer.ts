@@ -4,6 +4,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import pg from 'pg';
+import type { BulkLoadMode } from '../../config.js';
 import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
 import { BatchRows, computeRollupDelta } from './batch-rollups.js';
@@ -18,8 +19,11 @@ import * as repo from './importer.repository.js';
 import { crashPoint } from './crash-point.js';
 import {
   judgeRow,
+  PRODUCT_KYC,
   resolveHeader,
+  STATUS_SUCCESS,
   WARNING_KINDS,
+  type ActivityRow,
   type ColumnMap,
   type RejectReason,
   type WarningKind,
@@ -29,6 +33,14 @@ export const FILE_PATTERN = /^activities_.*\.csv$/;
 const READ_CHUNK_BYTES = 1 << 20;
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
 const RECENT_BATCHES = 4;
+/**
+ * Bulk loads (see Importer): chosen when the files to import hold at least this many bytes and
+ * the stored facts are at most BULK_MAX_STORED_RATIO times their rows. Below that, keeping the
+ * key row by row costs less than rebuilding it over everything stored.
+ */
+const BULK_MIN_BYTES = 64 << 20;
+const BULK_MAX_STORED_RATIO = 4;
+const CSV_BYTES_PER_ROW = 120;
 /** Names the importer's session in pg_stat_activity (operators and tests can find it). */
 export const IMPORTER_APPLICATION_NAME = 'activities-importer';
 
@@ -50,6 +62,8 @@ export interface ImportProgress {
 
 export interface ImportOptions {
   batchRows: number;
+  /** Default auto: a bulk load when the files are large next to the stored facts. */
+  bulkLoad?: BulkLoadMode;
   onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -70,11 +84,32 @@ async function hashFile(file: string): Promise<string> {
 
 type RunCounts = repo.RunCounts;
 
+/** The finished run of this very file (same size and modification time), if any. */
+function findUnchangedRun(
+  runs: repo.RunRecord[],
+  info: { size: number; mtime: Date },
+): repo.RunRecord | undefined {
+  return runs.find(
+    (r) =>
+      (r.status === 'done' || r.status === 'rejected') &&
+      r.fileSize === info.size &&
+      r.fileMtime?.getTime() === info.mtime.getTime(),
+  );
+}
+
+function countWarnings(into: Record<string, number>, mask: number): void {
+  if (mask === 0) return;
+  WARNING_KINDS.forEach((kind: WarningKind, bit) => {
+    if (mask & (1 << bit)) increment(into, kind);
+  });
+}
+
 const ZERO_COUNTS = (): RunCounts => ({
   rowsRead: 0,
   rowsInserted: 0,
   rowsDuplicate: 0,
   rowsRejected: 0,
+  rowsPending: 0,
   rejectsByReason: {},
   warningsByKind: {},
 });
@@ -88,6 +123,7 @@ function addCounts(into: RunCounts, delta: RunCounts): void {
   into.rowsInserted += delta.rowsInserted;
   into.rowsDuplicate += delta.rowsDuplicate;
   into.rowsRejected += delta.rowsRejected;
+  into.rowsPending += delta.rowsPending;
   for (const [k, v] of Object.entries(delta.rejectsByReason)) increment(into.rejectsByReason, k, v);
   for (const [k, v] of Object.entries(delta.warningsByKind)) increment(into.warningsByKind, k, v);
 }
@@ -111,6 +147,7 @@ class RunState {
       rowsInserted: run.rowsInserted,
       rowsDuplicate: run.rowsDuplicate,
       rowsRejected: run.rowsRejected,
+      rowsPending: run.rowsPending,
       rejectsByReason: { ...run.rejectsByReason },
       warningsByKind: { ...run.warningsByKind },
     };
@@ -169,6 +206,9 @@ const PRESENCE_FIELDS: PresenceField[] = [
 class Batch {
   readonly rows: BatchRows;
   readonly encoder = new BinaryCopyEncoder(8 << 20);
+  /** Bulk loads: rows whose id may be stored already, bound for activities_pending. */
+  readonly pending = new BinaryCopyEncoder(1 << 20);
+  pendingCount = 0;
   rowStarts: number[] = [];
   /** Rows whose id the Bloom filter has seen before: the only ones looked up before the COPY. */
   maybeStored: number[] = [];
@@ -180,6 +220,7 @@ class Batch {
   constructor(target: number) {
     this.rows = new BatchRows(target);
     this.encoder.header();
+    this.pending.header();
   }
 
   uuidOffset(i: number): number {
@@ -205,7 +246,10 @@ class Batch {
   }
 
   get full(): boolean {
-    return this.rows.full || this.rejectBytes > MAX_PENDING_REJECT_BYTES;
+    return (
+      this.rows.count + this.pendingCount >= this.rows.target ||
+      this.rejectBytes > MAX_PENDING_REJECT_BYTES
+    );
   }
 
   /**
@@ -244,6 +288,9 @@ class Batch {
     this.rows.reset();
     this.encoder.reset();
     this.encoder.header();
+    this.pending.reset();
+    this.pending.header();
+    this.pendingCount = 0;
     this.rowStarts = [];
     this.maybeStored = [];
     this.slices = [];
@@ -274,6 +321,7 @@ export class Importer implements RecordSink {
   private readonly known = new KnownPresence();
   private connectionError: Error | null = null;
   private expectStoredDuplicates = false;
+  private bulk = false;
   private stopRequested = false;
   private current: { run: RunState; columns: ColumnMap } | null = null;
   private progress: ImportProgress = {
@@ -318,10 +366,19 @@ export class Importer implements RecordSink {
         filesTotal: files.length,
         bytesTotal: sizes.reduce((a, b) => a + b, 0),
       };
+      this.bulk = await this.chooseBulkLoad(files, sizes);
+      if (this.bulk) await this.startBulkLoad();
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
       await this.sealBatch();
       await this.inflight;
+      if (this.bulk) {
+        const settled = await this.finishBulkLoad();
+        for (const o of outcomes) {
+          const delta = settled.get(o instanceof RunState ? o.id : (o.runId ?? -1));
+          if (delta) addCounts(o instanceof RunState ? o.committed : o, delta);
+        }
+      }
       return outcomes.map((o) => (o instanceof RunState ? o.outcome('done') : o));
     } catch (error) {
       await this.abandon(error);
@@ -331,13 +388,91 @@ export class Importer implements RecordSink {
     }
   }
 
+  /**
+   * A bulk load when an earlier one was interrupted (the key is still off), when asked, or, in
+   * auto mode, when the files to import are large next to the stored facts.
+   */
+  private async chooseBulkLoad(files: string[], sizes: number[]): Promise<boolean> {
+    if (await repo.bulkLoadUnfinished(this.client)) return true;
+    const mode = this.options.bulkLoad ?? 'auto';
+    if (mode !== 'auto') return mode === 'always';
+    let incomingBytes = 0;
+    for (const [i, file] of files.entries()) {
+      const runs = await repo.runsForFile(this.pool, path.basename(file));
+      if (!findUnchangedRun(runs, await stat(file))) incomingBytes += sizes[i] as number;
+    }
+    if (incomingBytes < BULK_MIN_BYTES) return false;
+    const storedRows = await repo.estimatedStoredRows(this.client);
+    return storedRows <= (incomingBytes / CSV_BYTES_PER_ROW) * BULK_MAX_STORED_RATIO;
+  }
+
+  /**
+   * Turns the unique key off and teaches the filter every stored and pending id, so that a row
+   * it has never seen is certainly new (shared/measurements.md: the key maintained row by row
+   * doubles the cost of a load).
+   */
+  private async startBulkLoad(): Promise<void> {
+    await repo.dropUniqueKey(this.client);
+    await repo.forEachKnownId(this.client, (bytes, offset) => this.staged.add(bytes, offset));
+  }
+
+  /**
+   * Ends a bulk load in one transaction: rebuilds the unique key, then settles the pending rows
+   * in arrival order (the first occurrence of an id not stored is inserted, with its rollups and
+   * warnings; the others are duplicates) and moves their ledger counts. Interrupted, it rolls
+   * back whole, the key stays off, and the next import finishes it. Returns each run's change.
+   */
+  private async finishBulkLoad(): Promise<Map<number, RunCounts>> {
+    const client = this.client;
+    await client.query('BEGIN');
+    await repo.restoreUniqueKey(client);
+    await repo.collectSettledRows(client);
+    const changes = new Map<number, RunCounts>();
+    const changeOf = (runId: number): RunCounts => {
+      const change = changes.get(runId) ?? ZERO_COUNTS();
+      changes.set(runId, change);
+      return change;
+    };
+    const rows = new BatchRows(this.options.batchRows);
+    const kyc = { product: PRODUCT_KYC, status: STATUS_SUCCESS };
+    for (let after = 0; ;) {
+      const page = await repo.readSettledRows(client, after, this.options.batchRows, kyc);
+      if (page.length === 0) break;
+      rows.reset();
+      for (const r of page) {
+        rows.push(r.merchant, r.month, r.product, r.status, r.kycStage, r.kobo, r.warnings, 0);
+        const change = changeOf(r.runId);
+        change.rowsInserted += 1;
+        countWarnings(change.warningsByKind, r.warnings);
+      }
+      await repo.applyRollups(client, computeRollupDelta(rows));
+      after = (page[page.length - 1] as repo.SettledRow).seq;
+    }
+    await repo.insertSettledRows(client);
+    for (const [runId, pending] of await repo.pendingRowsByRun(client)) {
+      const change = changeOf(runId);
+      change.rowsDuplicate = pending - change.rowsInserted;
+      change.rowsPending = -pending;
+      await repo.settleRunCounts(client, runId, {
+        inserted: change.rowsInserted,
+        duplicate: change.rowsDuplicate,
+        warningsByKind: change.warningsByKind,
+      });
+    }
+    await repo.clearPendingRows(client);
+    await repo.bumpDataVersion(client);
+    crashPoint('bulk-settle'); // fault-injection tests: all done but the commit
+    await client.query('COMMIT');
+    this.bulk = false;
+    return changes;
+  }
+
   private async importOne(file: string): Promise<FileOutcome | RunState> {
     const fileName = path.basename(file);
     this.progress.currentFile = fileName;
     this.report();
     const info = await stat(file);
     const runs = await repo.runsForFile(this.pool, fileName);
-    const finished = (r: repo.RunRecord): boolean => r.status === 'done' || r.status === 'rejected';
     const skip = (run: repo.RunRecord): FileOutcome => {
       this.progress.filesDone += 1;
       this.progress.bytesRead += info.size;
@@ -346,12 +481,10 @@ export class Importer implements RecordSink {
     // A queued upload was accepted with its own ledger row: it is imported even when the same
     // content arrived before (its rows then count as duplicates), so every accepted upload ends.
     const queued = runs.some((r) => r.status === 'queued');
-    const unchanged = runs.find(
-      (r) =>
-        finished(r) && r.fileSize === info.size && r.fileMtime?.getTime() === info.mtime.getTime(),
-    );
+    const unchanged = findUnchangedRun(runs, info);
     if (unchanged && !queued) return skip(unchanged);
     const hash = await hashFile(file);
+    const finished = (r: repo.RunRecord): boolean => r.status === 'done' || r.status === 'rejected';
     const queuedRun = runs.find((r) => r.fileHash === hash && r.status === 'queued');
     const sameContent = runs.find((r) => r.fileHash === hash && finished(r));
     if (sameContent && !queuedRun) return skip(sameContent);
@@ -466,17 +599,40 @@ export class Importer implements RecordSink {
     const start = batch.encoder.length;
     batch.encoder.row(row, run.id);
     const idOffset = start + UUID_OFFSET_IN_ROW;
+    let mask = 0;
+    for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
+    if (this.bulk) {
+      this.stageForBulkLoad(row, start, mask);
+      return;
+    }
     if (this.seenRecently(batch.encoder.buffer, idOffset)) {
       batch.encoder.truncate(start);
       counts.rowsDuplicate += 1;
       return;
     }
-    let mask = 0;
-    for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
     if (this.staged.mightContain(batch.encoder.buffer, idOffset))
       batch.maybeStored.push(batch.rowStarts.length);
     else this.staged.add(batch.encoder.buffer, idOffset);
     batch.rowStarts.push(start);
+    batch.rows.add(row, mask, batch.slices.length - 1);
+  }
+
+  /**
+   * Bulk loads: a row whose id the filter has never seen is new for sure and goes to activities;
+   * any other (a duplicate, or a rare false positive) waits in activities_pending for the
+   * rebuilt key to settle it.
+   */
+  private stageForBulkLoad(row: ActivityRow, start: number, mask: number): void {
+    const batch = this.batch;
+    const buffer = batch.encoder.buffer;
+    if (this.staged.mightContain(buffer, start + UUID_OFFSET_IN_ROW)) {
+      batch.pending.rowWithWarnings(buffer, start, batch.encoder.length, mask);
+      batch.encoder.truncate(start);
+      batch.pendingCount += 1;
+      batch.slice((this.current as { run: RunState }).run).counts.rowsPending += 1;
+      return;
+    }
+    this.staged.add(buffer, start + UUID_OFFSET_IN_ROW);
     batch.rows.add(row, mask, batch.slices.length - 1);
   }
 
@@ -528,7 +684,8 @@ export class Importer implements RecordSink {
   private async commit(batch: Batch): Promise<void> {
     crashPoint('commit-begin'); // fault-injection tests: a batch sealed, nothing of it sent
     await this.client.query('BEGIN');
-    if (batch.rows.count > 0) await this.copyBatch(batch);
+    if (this.bulk) await this.copyBulkBatch(batch);
+    else if (batch.rows.count > 0) await this.copyBatch(batch);
     this.countStagedRows(batch);
     const delta = computeRollupDelta(batch.rows);
     const fresh = { ...delta };
@@ -587,6 +744,15 @@ export class Importer implements RecordSink {
     }
   }
 
+  private async copyBulkBatch(batch: Batch): Promise<void> {
+    if (
+      batch.rows.count > 0 &&
+      !(await repo.copyIntoActivities(this.client, batch.encoder.finish()))
+    )
+      throw new Error('a stored event id reached activities during a bulk load');
+    if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
+  }
+
   /** Marks as duplicates the given rows whose event ids are already stored. */
   private async markStored(batch: Batch, rows: number[]): Promise<void> {
     const ids = batch.ids(rows);
@@ -607,11 +773,7 @@ export class Importer implements RecordSink {
         continue;
       }
       counts.rowsInserted += 1;
-      const mask = rows.warnings[i] as number;
-      if (mask === 0) continue;
-      WARNING_KINDS.forEach((kind: WarningKind, bit) => {
-        if (mask & (1 << bit)) increment(counts.warningsByKind, kind);
-      });
+      countWarnings(counts.warningsByKind, rows.warnings[i] as number);
     }
   }
 

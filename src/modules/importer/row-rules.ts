@@ -264,12 +264,16 @@ function optionalCode(
  * when unparseable, negative or absurdly large.
  */
 export function parseAmountKobo(raw: string): number | null {
-  const n = raw.length;
-  if (n === 0) return 0;
-  let i = 0;
-  const sign = raw.charCodeAt(0);
+  return parseAmountKoboIn(raw, 0, raw.length);
+}
+
+/** parseAmountKobo of `text[start, n)`, without cutting it out. */
+export function parseAmountKoboIn(raw: string, start: number, n: number): number | null {
+  if (n === start) return 0;
+  let i = start;
+  const sign = raw.charCodeAt(start);
   const negative = sign === 45;
-  if (negative || sign === 43) i = 1;
+  if (negative || sign === 43) i += 1;
   let whole = 0;
   let significant = 0;
   let sawDigit = false;
@@ -349,19 +353,28 @@ export function monthOfDays(days: number): number {
  * UTC as written; with one it is converted to UTC. Fractions beyond microseconds are truncated.
  */
 export function parseTimestamp(raw: string): ParsedTime | null {
-  const n = raw.length;
-  if (n < 16 || raw.charCodeAt(4) !== 45 || raw.charCodeAt(7) !== 45 || raw.charCodeAt(13) !== 58)
+  return parseTimestampIn(raw, 0, raw.length);
+}
+
+/** parseTimestamp of `text[s, n)`, without cutting it out. */
+export function parseTimestampIn(raw: string, s: number, n: number): ParsedTime | null {
+  if (
+    n - s < 16 ||
+    raw.charCodeAt(s + 4) !== 45 ||
+    raw.charCodeAt(s + 7) !== 45 ||
+    raw.charCodeAt(s + 13) !== 58
+  )
     return null;
-  const separator = raw.charCodeAt(10);
+  const separator = raw.charCodeAt(s + 10);
   if (separator !== 84 && separator !== 116 && separator !== 32) return null; // T, t or space
-  const year = digitsAt(raw, 0, 4);
-  const month = digitsAt(raw, 5, 2);
-  const day = digitsAt(raw, 8, 2);
-  const hour = digitsAt(raw, 11, 2);
-  const minute = digitsAt(raw, 14, 2);
+  const year = digitsAt(raw, s, 4);
+  const month = digitsAt(raw, s + 5, 2);
+  const day = digitsAt(raw, s + 8, 2);
+  const hour = digitsAt(raw, s + 11, 2);
+  const minute = digitsAt(raw, s + 14, 2);
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59) return null;
-  let pos = 16;
+  let pos = s + 16;
   let second = 0;
   let micros = 0;
   if (pos < n && raw.charCodeAt(pos) === 58) {
