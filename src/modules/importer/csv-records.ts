@@ -32,6 +32,12 @@ export interface RecordSink {
    * a wrong field count can win over the encoding, as the contract orders the reasons.
    */
   problem(reason: RecordProblem, line: number, raw: string, fieldCount?: number): void;
+  /**
+   * Offered first, an unquoted ASCII record of at most 64 KiB in place: `text[start, stop)`,
+   * without its line break. True when the sink took it; false to have it split and passed to
+   * record() as usual.
+   */
+  plainRecord?(text: string, start: number, stop: number, line: number): boolean;
 }
 
 const NEWLINE = 10;
@@ -226,7 +232,7 @@ export class CsvRecordSplitter {
       const nl = text.indexOf('\n', pos);
       if (nextQuote !== -1 && nextQuote < pos) nextQuote = text.indexOf(QUOTE_CHAR, pos);
       if (nextQuote === -1 || nextQuote > nl) {
-        this.emitLine(text, pos, nl, validUtf8, region);
+        this.emitLine(text, pos, nl, validUtf8, region, ascii);
         pos = nl + 1;
         continue;
       }
@@ -251,11 +257,18 @@ export class CsvRecordSplitter {
     nl: number,
     validUtf8: boolean,
     region: Buffer,
+    ascii: boolean,
   ): void {
     const line = this.line;
     this.line += 1;
     let stop = nl;
     if (stop > start && text.charCodeAt(stop - 1) === 13) stop -= 1;
+    if (
+      ascii &&
+      stop - start <= MAX_RECORD_BYTES &&
+      this.sink.plainRecord?.(text, start, stop, line)
+    )
+      return;
     const record = text.slice(start, stop);
     if (stop - start <= MAX_RECORD_BYTES && isBlank(record)) return;
     if (this.rejectedForSizeOrEncoding(record, start, stop, validUtf8, region, line)) return;

@@ -16,6 +16,7 @@ import {
   type RecordSink,
 } from './csv-records.js';
 import * as repo from './importer.repository.js';
+import { CanonicalRowJudge } from './canonical-row.js';
 import { crashPoint } from './crash-point.js';
 import {
   judgeRow,
@@ -202,6 +203,13 @@ const PRESENCE_FIELDS: PresenceField[] = [
   'kycMonthMerchants',
 ];
 
+/** The file being read: its run and its header's columns. */
+interface CurrentFile {
+  run: RunState;
+  columns: ColumnMap;
+  canonical: CanonicalRowJudge;
+}
+
 /** One batch being filled by the parser, then committed as one transaction. */
 class Batch {
   readonly rows: BatchRows;
@@ -323,7 +331,7 @@ export class Importer implements RecordSink {
   private expectStoredDuplicates = false;
   private bulk = false;
   private stopRequested = false;
-  private current: { run: RunState; columns: ColumnMap } | null = null;
+  private current: CurrentFile | null = null;
   private progress: ImportProgress = {
     filesTotal: 0,
     filesDone: 0,
@@ -547,7 +555,7 @@ export class Importer implements RecordSink {
   }
 
   private async streamFile(file: string, run: RunState, columns: ColumnMap): Promise<void> {
-    this.current = { run, columns };
+    this.current = { run, columns, canonical: new CanonicalRowJudge(columns) };
     const base = run.bytesCommitted;
     const splitter = new CsvRecordSplitter(this, run.nextLine);
     const markEnd = (endsFile: boolean): void => {
@@ -585,7 +593,7 @@ export class Importer implements RecordSink {
 
   // RecordSink: called synchronously by the splitter for every record of the current file.
   record(fields: string[], line: number, raw: string): void {
-    const { run, columns } = this.current as { run: RunState; columns: ColumnMap };
+    const { run, columns } = this.current as CurrentFile;
     const counts = this.batch.slice(run).counts;
     counts.rowsRead += 1;
     this.progress.rowsRead += 1;
@@ -594,7 +602,22 @@ export class Importer implements RecordSink {
       this.reject(run, verdict.reason, line, raw);
       return;
     }
-    const row = verdict.row;
+    this.accept(run, counts, verdict.row);
+  }
+
+  plainRecord(text: string, start: number, stop: number): boolean {
+    const { run, canonical } = this.current as CurrentFile;
+    const row = canonical.judge(text, start, stop);
+    if (row === null) return false;
+    const counts = this.batch.slice(run).counts;
+    counts.rowsRead += 1;
+    this.progress.rowsRead += 1;
+    this.accept(run, counts, row);
+    return true;
+  }
+
+  /** Encodes a row that passed the rules into the open batch, or counts it as a duplicate. */
+  private accept(run: RunState, counts: RunCounts, row: ActivityRow): void {
     const batch = this.batch;
     const start = batch.encoder.length;
     batch.encoder.row(row, run.id);
@@ -645,7 +668,7 @@ export class Importer implements RecordSink {
   }
 
   problem(reason: RejectReason, line: number, raw: string, fieldCount?: number): void {
-    const { run, columns } = this.current as { run: RunState; columns: ColumnMap };
+    const { run, columns } = this.current as CurrentFile;
     if (fieldCount !== undefined && fieldCount !== columns.width) reason = 'column_count';
     this.batch.slice(run).counts.rowsRead += 1;
     this.progress.rowsRead += 1;
