@@ -1,5 +1,11 @@
 import { STATUS_SUCCESS, type ActivityRow } from './row-rules.js';
 
+/** The columns of a row that rollups need (an ActivityRow has them all). */
+export type RowFacts = Pick<
+  ActivityRow,
+  'merchant' | 'month' | 'product' | 'status' | 'kycStage' | 'amountKobo'
+>;
+
 /**
  * The rollup-relevant columns of one import batch, in typed arrays (a few bytes a row), and the
  * rollup deltas they produce once duplicates are known. Pure: no database.
@@ -73,31 +79,15 @@ export class BatchRows {
   }
 
   /** Appends a row and returns its ordinal in the batch. */
-  add(row: ActivityRow, warningMask: number, fileSlot: number): number {
-    const kycStage = row.status === STATUS_SUCCESS ? row.kycStage : 0;
-    const { merchant, month, product, status, amountKobo } = row;
-    return this.push(merchant, month, product, status, kycStage, amountKobo, warningMask, fileSlot);
-  }
-
-  /** Appends a row's columns; `kycStage` is 0 unless the row is a SUCCESS KYC stage event. */
-  push(
-    merchant: number,
-    month: number,
-    product: number,
-    status: number,
-    kycStage: number,
-    kobo: number,
-    warningMask: number,
-    fileSlot: number,
-  ): number {
+  add(row: RowFacts, warningMask: number, fileSlot: number): number {
     if (this.count === this.merchant.length) this.grow();
     const i = this.count++;
-    this.merchant[i] = merchant;
-    this.month[i] = month;
-    this.product[i] = product;
-    this.status[i] = status;
-    this.kycStage[i] = kycStage;
-    this.kobo[i] = kobo;
+    this.merchant[i] = row.merchant;
+    this.month[i] = row.month;
+    this.product[i] = row.product;
+    this.status[i] = row.status;
+    this.kycStage[i] = row.status === STATUS_SUCCESS ? row.kycStage : 0;
+    this.kobo[i] = row.amountKobo;
     this.warnings[i] = warningMask;
     this.fileSlot[i] = fileSlot;
     this.duplicate[i] = 0;

@@ -35,6 +35,10 @@ for (let i = 0; i < 6; i++) {
   HEX[65 + i] = 10 + i;
   HEX[97 + i] = 10 + i;
 }
+/** Byte → its value as a lower-case hex digit, or -1 (upper case included: not canonical). */
+const LOWER_HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) LOWER_HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) LOWER_HEX[97 + i] = 10 + i;
 
 /** UTF-8 length; equal to the string length exactly when every char is ASCII. */
 function utf8Length(value: string): number {
@@ -95,13 +99,22 @@ export class BinaryCopyEncoder {
     this.int2(warnings);
   }
 
+  /**
+   * Starts a row written field by field, in ACTIVITY_COLUMNS order, with room for `maxBytes` of
+   * fields: the field writers below do not check for room. Returns where the row starts.
+   */
+  beginRow(maxBytes: number): number {
+    this.ensure(maxBytes + 2);
+    const start = this.off;
+    this.buf.writeInt16BE(ACTIVITY_COLUMNS.length, start);
+    this.off += 2;
+    return start;
+  }
+
   row(row: ActivityRow, runId: number): void {
     const typeBytes = utf8Length(row.eventType);
     const regionBytes = row.region === null ? 0 : utf8Length(row.region);
-    this.ensure(2 + 12 * 4 + 4 + 16 + 4 + 8 + 2 + typeBytes + 8 + 2 + 2 + regionBytes + 2 + 4 + 32);
-    const b = this.buf;
-    b.writeInt16BE(ACTIVITY_COLUMNS.length, this.off);
-    this.off += 2;
+    this.beginRow(12 * 4 + 4 + 16 + 4 + 8 + 2 + typeBytes + 8 + 2 + 2 + regionBytes + 2 + 4 + 32);
     this.uuid(row.eventId);
     this.int4(row.merchant);
     this.timestamp(row.epochSeconds, row.micros);
@@ -123,30 +136,30 @@ export class BinaryCopyEncoder {
     this.buf = bigger;
   }
 
-  private nullField(): void {
+  nullField(): void {
     this.buf.writeInt32BE(-1, this.off);
     this.off += 4;
   }
 
-  private int2(value: number): void {
+  int2(value: number): void {
     this.buf.writeInt32BE(2, this.off);
     this.buf.writeInt16BE(value, this.off + 4);
     this.off += 6;
   }
 
-  private nullableInt2(value: number | null): void {
+  nullableInt2(value: number | null): void {
     if (value === null) this.nullField();
     else this.int2(value);
   }
 
-  private int4(value: number): void {
+  int4(value: number): void {
     this.buf.writeInt32BE(4, this.off);
     this.buf.writeInt32BE(value, this.off + 4);
     this.off += 8;
   }
 
   /** An exact integer up to 2^53 as int8, without a BigInt per row. */
-  private int8(value: number): void {
+  int8(value: number): void {
     const high = Math.floor(value / TWO_32);
     this.buf.writeInt32BE(8, this.off);
     this.buf.writeInt32BE(high, this.off + 4);
@@ -154,7 +167,7 @@ export class BinaryCopyEncoder {
     this.off += 12;
   }
 
-  private timestamp(epochSeconds: number, micros: number): void {
+  timestamp(epochSeconds: number, micros: number): void {
     const value = (epochSeconds - PG_EPOCH_SECONDS) * 1_000_000 + micros;
     if (Number.isSafeInteger(value)) {
       this.int8(value);
@@ -178,6 +191,37 @@ export class BinaryCopyEncoder {
       for (let i = 0; i < byteLength; i++) b[start + i] = value.charCodeAt(i);
     } else b.write(value, start, byteLength, 'utf8');
     this.off = start + byteLength;
+  }
+
+  /**
+   * Writes the canonical lower-case UUID (8-4-4-4-12) at `source[s, s + 36)` as its 16 bytes.
+   * Returns false, with the row to be truncated, when those bytes are anything else.
+   */
+  uuidHex(source: Buffer, s: number): boolean {
+    const b = this.buf;
+    b.writeInt32BE(16, this.off);
+    let o = this.off + 4;
+    for (let i = 0; i < 36; i += 2) {
+      if (i === 8 || i === 13 || i === 18 || i === 23) {
+        if (source[s + i] !== 45) return false;
+        i += 1;
+      }
+      const high = LOWER_HEX[source[s + i] as number] as number;
+      const low = LOWER_HEX[source[s + i + 1] as number] as number;
+      if ((high | low) < 0) return false;
+      b[o++] = (high << 4) | low;
+    }
+    this.off += 20;
+    return true;
+  }
+
+  /** A text field of the bytes `source[s, e)` (valid UTF-8). */
+  textBytes(source: Buffer, s: number, e: number): void {
+    const b = this.buf;
+    b.writeInt32BE(e - s, this.off);
+    // A loop: Buffer#copy costs more per call than these few bytes take to copy.
+    for (let i = s, o = this.off + 4; i < e; i++, o++) b[o] = source[i] as number;
+    this.off += 4 + e - s;
   }
 
   /** Writes a validated canonical UUID (8-4-4-4-12 hex) as its 16 bytes. */

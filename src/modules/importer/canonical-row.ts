@@ -1,3 +1,5 @@
+import type { BinaryCopyEncoder } from './binary-copy.js';
+import type { RowFacts } from './batch-rollups.js';
 import {
   CHANNELS,
   EVENT_TYPES_BY_PRODUCT,
@@ -7,43 +9,38 @@ import {
   TIERS,
   parseAmountKoboIn,
   parseTimestampIn,
-  type ActivityRow,
   type ColumnMap,
 } from './row-rules.js';
 
 /**
  * The fast path for the common record: unquoted ASCII, every value already in its canonical form
- * (lower-case uuid, upper-case names, no padding) and passing every rule without a warning. It is
- * judged in place in the chunk's text, without splitting it into strings: measured, splitting and
- * trimming every field and the row object cost more than half of the importer's time per row.
- * Anything else answers false and takes the general path (judgeRow), where the rules live; this
- * only recognises rows that plainly pass them. test/property/canonical-row.property.test.ts
- * checks that both paths agree on every row this one accepts.
+ * (lower-case uuid, upper-case names, no padding) and passing every rule without a warning. Such a
+ * record is checked and encoded for COPY in one pass over its bytes, without splitting it into
+ * strings: measured, splitting and trimming every field and building the row object cost more than
+ * half of the importer's time per row. Anything else answers false and takes the general path
+ * (judgeRow), where the rules live; this only recognises rows that plainly pass them.
+ * test/property/canonical-row.property.test.ts checks that both paths store the same rows.
  */
 
 /** Names matched in place, exactly (case included), grouped by length. */
 class ExactNames {
-  private readonly byLength: string[][] = [];
+  private readonly byLength: Array<Array<{ bytes: Buffer; code: number }>> = [];
 
-  constructor(private readonly names: readonly string[]) {
-    for (const name of names) (this.byLength[name.length] ??= []).push(name);
+  constructor(names: readonly string[]) {
+    names.forEach((name, i) =>
+      (this.byLength[name.length] ??= []).push({ bytes: Buffer.from(name), code: i + 1 }),
+    );
   }
 
-  /** 1 + the index of the name equal to `text[s, e)`, or 0. */
-  code(text: string, s: number, e: number): number {
+  /** 1 + the index of the name equal to `source[s, e)`, or 0. */
+  code(source: Buffer, s: number, e: number): number {
     const candidates = this.byLength[e - s];
     if (candidates === undefined) return 0;
-    next: for (const name of candidates) {
-      for (let i = 0; i < name.length; i++) {
-        if (text.charCodeAt(s + i) !== name.charCodeAt(i)) continue next;
-      }
-      return this.names.indexOf(name) + 1;
+    next: for (const { bytes, code } of candidates) {
+      for (let i = 0; i < bytes.length; i++) if (source[s + i] !== bytes[i]) continue next;
+      return code;
     }
     return 0;
-  }
-
-  name(code: number): string {
-    return this.names[code - 1] as string;
   }
 }
 
@@ -56,51 +53,48 @@ const EVENT_TYPE_NAMES = [
   ...PRODUCTS.map((p) => new ExactNames(EVENT_TYPES_BY_PRODUCT[p])),
 ];
 const COMMA = 44;
-const NO_WARNINGS: ActivityRow['warnings'] = [];
-
-function isLowerHex(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
-}
-
-function isCanonicalUuid(text: string, s: number, e: number): boolean {
-  if (e - s !== 36) return false;
-  for (let i = 0; i < 36; i++) {
-    const c = text.charCodeAt(s + i);
-    if (i === 8 || i === 13 || i === 18 || i === 23 ? c !== 45 : !isLowerHex(c)) return false;
-  }
-  return true;
-}
+/** Fixed-size fields of an encoded row, in bytes (texts come on top). */
+const ROW_BYTES = 128;
 
 /** The six digits of `MRC-nnnnnn` (upper case), or -1. */
-function canonicalMerchant(text: string, s: number, e: number): number {
-  if (e - s !== 10 || text.charCodeAt(s) !== 77 || text.charCodeAt(s + 1) !== 82) return -1;
-  if (text.charCodeAt(s + 2) !== 67 || text.charCodeAt(s + 3) !== 45) return -1;
+function canonicalMerchant(source: Buffer, s: number, e: number): number {
+  if (e - s !== 10 || source[s] !== 77 || source[s + 1] !== 82) return -1;
+  if (source[s + 2] !== 67 || source[s + 3] !== 45) return -1;
   let value = 0;
   for (let i = s + 4; i < e; i++) {
-    const d = text.charCodeAt(i) - 48;
+    const d = (source[i] as number) - 48;
     if (!(d >= 0 && d <= 9)) return -1;
     value = value * 10 + d;
   }
   return value;
 }
 
-/** No padding for trim() to remove: the text is ASCII, so that is a control char or a space. */
-function unpadded(text: string, s: number, e: number): boolean {
-  return s === e || (text.charCodeAt(s) > 32 && text.charCodeAt(e - 1) > 32);
+/** No padding for trim() to remove: the record is ASCII, so that is a control char or a space. */
+function unpadded(source: Buffer, s: number, e: number): boolean {
+  return s === e || ((source[s] as number) > 32 && (source[e - 1] as number) > 32);
 }
 
-function hasLowerCase(text: string, s: number, e: number): boolean {
+function hasLowerCase(source: Buffer, s: number, e: number): boolean {
   for (let i = s; i < e; i++) {
-    const c = text.charCodeAt(i);
+    const c = source[i] as number;
     if (c >= 97 && c <= 122) return true;
   }
   return false;
 }
 
-export class CanonicalRowJudge {
-  /** Field k of the record is `text[starts[k], starts[k + 1] - 1)`. */
+export class CanonicalRowEncoder {
+  /** The rollup columns of the row last encoded. */
+  readonly facts: RowFacts = {
+    merchant: 0,
+    month: 0,
+    product: 0,
+    status: 0,
+    kycStage: 0,
+    amountKobo: 0,
+  };
+  /** Field k of the record is `[starts[k], starts[k + 1] - 1)`. */
   private readonly starts: Int32Array;
-  private readonly at: Record<keyof ColumnMap['index'], number>;
+  private readonly at: ColumnMap['index'];
 
   constructor(private readonly columns: ColumnMap) {
     this.starts = new Int32Array(columns.width + 1);
@@ -108,73 +102,94 @@ export class CanonicalRowJudge {
   }
 
   /**
-   * The row of `text[start, stop)` (ASCII, no quote, no line break) when it is canonical and
-   * passes every rule without a warning; otherwise null, and the general path judges it.
+   * Encodes the record `[start, stop)` (ASCII, no quote, no line break; `text` holds the same
+   * characters as `source` bytes) as one row of `out` and fills `facts`, when it is canonical and
+   * passes every rule without a warning. Otherwise writes nothing and returns false.
    */
-  judge(text: string, start: number, stop: number): ActivityRow | null {
-    if (!this.split(text, start, stop)) return null;
+  encode(
+    text: string,
+    source: Buffer,
+    start: number,
+    stop: number,
+    out: BinaryCopyEncoder,
+    runId: number,
+  ): boolean {
+    if (!this.split(source, start, stop)) return false;
+    const rowStart = out.beginRow(ROW_BYTES + stop - start);
+    if (this.encodeFields(text, source, out, runId)) return true;
+    out.truncate(rowStart);
+    return false;
+  }
+
+  private encodeFields(text: string, source: Buffer, out: BinaryCopyEncoder, runId: number) {
     const at = this.at;
+    const facts = this.facts;
     let s = this.fieldStart(at.event_id);
-    let e = this.fieldEnd(at.event_id);
-    if (!isCanonicalUuid(text, s, e)) return null;
-    const eventId = text.slice(s, e);
+    if (this.fieldEnd(at.event_id) - s !== 36 || !out.uuidHex(source, s)) return false;
+
     const merchant = canonicalMerchant(
-      text,
+      source,
       this.fieldStart(at.merchant_id),
       this.fieldEnd(at.merchant_id),
     );
-    if (merchant < 0) return null;
+    if (merchant < 0) return false;
+    out.int4(merchant);
+
     s = this.fieldStart(at.event_timestamp);
-    e = this.fieldEnd(at.event_timestamp);
-    const time = unpadded(text, s, e) ? parseTimestampIn(text, s, e) : null;
-    if (time === null) return null;
+    let e = this.fieldEnd(at.event_timestamp);
+    const time = unpadded(source, s, e) ? parseTimestampIn(text, s, e) : null;
+    if (time === null) return false;
+    out.timestamp(time.epochSeconds, time.micros);
+
     const product = PRODUCT_NAMES.code(
-      text,
+      source,
       this.fieldStart(at.product),
       this.fieldEnd(at.product),
     );
-    const status = STATUS_NAMES.code(text, this.fieldStart(at.status), this.fieldEnd(at.status));
-    if (product === 0 || status === 0) return null;
-    const types = EVENT_TYPE_NAMES[product] as ExactNames;
-    const type = types.code(text, this.fieldStart(at.event_type), this.fieldEnd(at.event_type));
-    if (type === 0) return null;
+    const status = STATUS_NAMES.code(source, this.fieldStart(at.status), this.fieldEnd(at.status));
+    if (product === 0 || status === 0) return false;
+    out.int2(product);
+
+    s = this.fieldStart(at.event_type);
+    e = this.fieldEnd(at.event_type);
+    const type = (EVENT_TYPE_NAMES[product] as ExactNames).code(source, s, e);
+    if (type === 0) return false;
+    out.textBytes(source, s, e);
+
     s = this.fieldStart(at.amount);
     e = this.fieldEnd(at.amount);
-    const amountKobo = unpadded(text, s, e) ? parseAmountKoboIn(text, s, e) : null;
-    if (amountKobo === null) return null;
-    const channel = this.optionalCode(CHANNEL_NAMES, text, at.channel);
-    const tier = this.optionalCode(TIER_NAMES, text, at.merchant_tier);
-    if (channel === 0 || tier === 0) return null;
+    const amountKobo = unpadded(source, s, e) ? parseAmountKoboIn(text, s, e) : null;
+    if (amountKobo === null) return false;
+    out.int8(amountKobo);
+    out.int2(status);
+
+    if (!this.optionalCode(CHANNEL_NAMES, source, at.channel, out)) return false;
     s = this.fieldStart(at.region);
     e = this.fieldEnd(at.region);
-    if (!unpadded(text, s, e) || hasLowerCase(text, s, e)) return null;
-    return {
-      eventId,
-      merchant,
-      epochSeconds: time.epochSeconds,
-      micros: time.micros,
-      month: time.month,
-      product,
-      eventType: types.name(type),
-      amountKobo,
-      status,
-      channel,
-      region: s === e ? null : text.slice(s, e),
-      tier,
-      // The KYC product's event types are the KYC stages, in stage-code order.
-      kycStage: product === PRODUCT_KYC ? type : 0,
-      warnings: NO_WARNINGS,
-    };
+    if (!unpadded(source, s, e) || hasLowerCase(source, s, e)) return false;
+    if (s === e) out.nullField();
+    else out.textBytes(source, s, e);
+    if (!this.optionalCode(TIER_NAMES, source, at.merchant_tier, out)) return false;
+    out.int4(runId);
+
+    facts.merchant = merchant;
+    facts.month = time.month;
+    facts.product = product;
+    facts.status = status;
+    // The KYC product's event types are the KYC stages, in stage-code order.
+    facts.kycStage = product === PRODUCT_KYC ? type : 0;
+    facts.amountKobo = amountKobo;
+    return true;
   }
 
   /** Finds the field starts; false unless the record has exactly the header's field count. */
-  private split(text: string, start: number, stop: number): boolean {
+  private split(source: Buffer, start: number, stop: number): boolean {
     const starts = this.starts;
     const last = this.columns.width - 1;
     let field = 0;
     starts[0] = start;
     for (let i = start; i < stop; i++) {
-      if (text.charCodeAt(i) !== COMMA) continue;
+      if (source[i] !== COMMA) continue;
       if (field === last) return false;
       starts[++field] = i + 1;
     }
@@ -191,10 +206,16 @@ export class CanonicalRowJudge {
     return (this.starts[k + 1] as number) - 1;
   }
 
-  /** null for an empty field, the code of an exact name, or 0 (not canonical: general path). */
-  private optionalCode(names: ExactNames, text: string, k: number): number | null {
+  /** An empty field as NULL, an exact name as its code; false for anything else. */
+  private optionalCode(names: ExactNames, source: Buffer, k: number, out: BinaryCopyEncoder) {
     const s = this.fieldStart(k);
     const e = this.fieldEnd(k);
-    return s === e ? null : names.code(text, s, e);
+    if (s === e) {
+      out.nullField();
+      return true;
+    }
+    const code = names.code(source, s, e);
+    if (code !== 0) out.int2(code);
+    return code !== 0;
   }
 }

@@ -33,11 +33,11 @@ export interface RecordSink {
    */
   problem(reason: RecordProblem, line: number, raw: string, fieldCount?: number): void;
   /**
-   * Offered first, an unquoted ASCII record of at most 64 KiB in place: `text[start, stop)`,
-   * without its line break. True when the sink took it; false to have it split and passed to
-   * record() as usual.
+   * Offered first, an unquoted ASCII record of at most 64 KiB in place: `[start, stop)` of both
+   * `text` and its bytes `source`, without its line break. True when the sink took it; false to
+   * have it split and passed to record() as usual.
    */
-  plainRecord?(text: string, start: number, stop: number, line: number): boolean;
+  plainRecord?(text: string, source: Buffer, start: number, stop: number, line: number): boolean;
 }
 
 const NEWLINE = 10;
@@ -266,7 +266,7 @@ export class CsvRecordSplitter {
     if (
       ascii &&
       stop - start <= MAX_RECORD_BYTES &&
-      this.sink.plainRecord?.(text, start, stop, line)
+      this.sink.plainRecord?.(text, region, start, stop, line)
     )
       return;
     const record = text.slice(start, stop);

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { ACTIVITY_COLUMNS } from './binary-copy.js';
-import { splitPair, splitTriple, type RollupDelta } from './batch-rollups.js';
+import { splitPair, splitTriple, type RollupDelta, type RowFacts } from './batch-rollups.js';
 import { crashArmed, crashPoint } from './crash-point.js';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'rejected';
@@ -423,16 +423,10 @@ export async function collectSettledRows(client: pg.Client): Promise<void> {
   await client.query('ALTER TABLE settled ADD PRIMARY KEY (seq)');
 }
 
-/** The rollup-relevant columns of a settled row, as BatchRows holds them. */
-export interface SettledRow {
+/** The rollup columns of a settled row, its run and its warnings mask. */
+export interface SettledRow extends RowFacts {
   seq: number;
   runId: number;
-  merchant: number;
-  month: number;
-  product: number;
-  status: number;
-  kycStage: number;
-  kobo: number;
   warnings: number;
 }
 
@@ -441,17 +435,17 @@ export async function readSettledRows(
   client: pg.Client,
   afterSeq: number,
   limit: number,
-  kyc: { product: number; status: number },
+  kycProduct: number,
 ): Promise<SettledRow[]> {
   const result = await client.query<SettledRow>(
     `SELECT p.seq::float8 AS seq, p.run_id AS "runId", p.merchant_id AS merchant,
             (extract(year FROM p.event_at) * 100 + extract(month FROM p.event_at))::int AS month,
             p.product, p.status, coalesce(k.code, 0)::int AS "kycStage",
-            p.amount_kobo::float8 AS kobo, p.warnings
+            p.amount_kobo::float8 AS "amountKobo", p.warnings
      FROM settled s JOIN activities_pending p USING (seq)
-       LEFT JOIN kyc_stages k ON p.product = $3 AND p.status = $4 AND k.name = p.event_type
+       LEFT JOIN kyc_stages k ON p.product = $3 AND k.name = p.event_type
      WHERE s.seq > $1 ORDER BY s.seq LIMIT $2`,
-    [afterSeq, limit, kyc.product, kyc.status],
+    [afterSeq, limit, kycProduct],
   );
   return result.rows;
 }

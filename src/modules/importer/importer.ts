@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { BulkLoadMode } from '../../config.js';
 import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
-import { BatchRows, computeRollupDelta } from './batch-rollups.js';
+import { BatchRows, computeRollupDelta, type RowFacts } from './batch-rollups.js';
 import {
   CsvRecordSplitter,
   cutToBytes,
@@ -16,15 +16,13 @@ import {
   type RecordSink,
 } from './csv-records.js';
 import * as repo from './importer.repository.js';
-import { CanonicalRowJudge } from './canonical-row.js';
+import { CanonicalRowEncoder } from './canonical-row.js';
 import { crashPoint } from './crash-point.js';
 import {
   judgeRow,
   PRODUCT_KYC,
   resolveHeader,
-  STATUS_SUCCESS,
   WARNING_KINDS,
-  type ActivityRow,
   type ColumnMap,
   type RejectReason,
   type WarningKind,
@@ -207,7 +205,7 @@ const PRESENCE_FIELDS: PresenceField[] = [
 interface CurrentFile {
   run: RunState;
   columns: ColumnMap;
-  canonical: CanonicalRowJudge;
+  canonical: CanonicalRowEncoder;
 }
 
 /** One batch being filled by the parser, then committed as one transaction. */
@@ -442,13 +440,12 @@ export class Importer implements RecordSink {
       return change;
     };
     const rows = new BatchRows(this.options.batchRows);
-    const kyc = { product: PRODUCT_KYC, status: STATUS_SUCCESS };
     for (let after = 0; ;) {
-      const page = await repo.readSettledRows(client, after, this.options.batchRows, kyc);
+      const page = await repo.readSettledRows(client, after, this.options.batchRows, PRODUCT_KYC);
       if (page.length === 0) break;
       rows.reset();
       for (const r of page) {
-        rows.push(r.merchant, r.month, r.product, r.status, r.kycStage, r.kobo, r.warnings, 0);
+        rows.add(r, r.warnings, 0);
         const change = changeOf(r.runId);
         change.rowsInserted += 1;
         countWarnings(change.warningsByKind, r.warnings);
@@ -555,7 +552,7 @@ export class Importer implements RecordSink {
   }
 
   private async streamFile(file: string, run: RunState, columns: ColumnMap): Promise<void> {
-    this.current = { run, columns, canonical: new CanonicalRowJudge(columns) };
+    this.current = { run, columns, canonical: new CanonicalRowEncoder(columns) };
     const base = run.bytesCommitted;
     const splitter = new CsvRecordSplitter(this, run.nextLine);
     const markEnd = (endsFile: boolean): void => {
@@ -602,30 +599,35 @@ export class Importer implements RecordSink {
       this.reject(run, verdict.reason, line, raw);
       return;
     }
-    this.accept(run, counts, verdict.row);
+    const row = verdict.row;
+    const start = this.batch.encoder.length;
+    this.batch.encoder.row(row, run.id);
+    let mask = 0;
+    for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
+    this.admit(counts, start, row, mask);
   }
 
-  plainRecord(text: string, start: number, stop: number): boolean {
+  plainRecord(text: string, source: Buffer, start: number, stop: number): boolean {
     const { run, canonical } = this.current as CurrentFile;
-    const row = canonical.judge(text, start, stop);
-    if (row === null) return false;
+    const encoder = this.batch.encoder;
+    const rowStart = encoder.length;
+    if (!canonical.encode(text, source, start, stop, encoder, run.id)) return false;
     const counts = this.batch.slice(run).counts;
     counts.rowsRead += 1;
     this.progress.rowsRead += 1;
-    this.accept(run, counts, row);
+    this.admit(counts, rowStart, canonical.facts, 0);
     return true;
   }
 
-  /** Encodes a row that passed the rules into the open batch, or counts it as a duplicate. */
-  private accept(run: RunState, counts: RunCounts, row: ActivityRow): void {
+  /**
+   * Takes the row just encoded at `start` of the open batch into it, or counts it as a
+   * duplicate (and drops its encoding).
+   */
+  private admit(counts: RunCounts, start: number, facts: RowFacts, mask: number): void {
     const batch = this.batch;
-    const start = batch.encoder.length;
-    batch.encoder.row(row, run.id);
     const idOffset = start + UUID_OFFSET_IN_ROW;
-    let mask = 0;
-    for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
     if (this.bulk) {
-      this.stageForBulkLoad(row, start, mask);
+      this.stageForBulkLoad(facts, start, mask);
       return;
     }
     if (this.seenRecently(batch.encoder.buffer, idOffset)) {
@@ -637,7 +639,7 @@ export class Importer implements RecordSink {
       batch.maybeStored.push(batch.rowStarts.length);
     else this.staged.add(batch.encoder.buffer, idOffset);
     batch.rowStarts.push(start);
-    batch.rows.add(row, mask, batch.slices.length - 1);
+    batch.rows.add(facts, mask, batch.slices.length - 1);
   }
 
   /**
@@ -645,7 +647,7 @@ export class Importer implements RecordSink {
    * any other (a duplicate, or a rare false positive) waits in activities_pending for the
    * rebuilt key to settle it.
    */
-  private stageForBulkLoad(row: ActivityRow, start: number, mask: number): void {
+  private stageForBulkLoad(facts: RowFacts, start: number, mask: number): void {
     const batch = this.batch;
     const buffer = batch.encoder.buffer;
     if (this.staged.mightContain(buffer, start + UUID_OFFSET_IN_ROW)) {
@@ -656,7 +658,7 @@ export class Importer implements RecordSink {
       return;
     }
     this.staged.add(buffer, start + UUID_OFFSET_IN_ROW);
-    batch.rows.add(row, mask, batch.slices.length - 1);
+    batch.rows.add(facts, mask, batch.slices.length - 1);
   }
 
   /** True when the id is in a recent batch; otherwise records it in the open batch's set. */
