@@ -83,6 +83,13 @@ export class BinaryCopyEncoder {
     return this.buf;
   }
 
+  /** Appends rows encoded elsewhere: `source[start, end)`. */
+  append(source: Uint8Array, start: number, end: number): void {
+    this.ensure(end - start);
+    this.buf.set(source.subarray(start, end), this.off);
+    this.off += end - start;
+  }
+
   /** The COPY body written so far, with its trailer (nothing is written after it until reset). */
   finish(): Buffer {
     this.ensure(COPY_TRAILER.length);

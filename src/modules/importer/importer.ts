@@ -7,16 +7,11 @@ import pg from 'pg';
 import type { BulkLoadMode } from '../../config.js';
 import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
-import { BatchRows, computeRollupDelta, type RowFacts } from './batch-rollups.js';
-import {
-  CsvRecordSplitter,
-  cutToBytes,
-  MAX_RECORD_BYTES,
-  splitFirstRecord,
-  type RecordSink,
-} from './csv-records.js';
+import { BatchRows, computeRollupDelta, type RollupDelta, type RowFacts } from './batch-rollups.js';
+import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js';
 import * as repo from './importer.repository.js';
-import { CanonicalRowEncoder } from './canonical-row.js';
+import { FileParser } from './file-parser.js';
+import { FACT_FIELDS, type ParsedChunk } from './parsed-chunk.js';
 import { crashPoint } from './crash-point.js';
 import {
   judgeRow,
@@ -205,7 +200,6 @@ const PRESENCE_FIELDS: PresenceField[] = [
 interface CurrentFile {
   run: RunState;
   columns: ColumnMap;
-  canonical: CanonicalRowEncoder;
 }
 
 /** One batch being filled by the parser, then committed as one transaction. */
@@ -313,7 +307,7 @@ class Batch {
  * run resumes after the last commit. While one batch is written to PostgreSQL, the next is parsed,
  * so both cores work.
  */
-export class Importer implements RecordSink {
+export class Importer {
   private client!: pg.Client;
   private batch: Batch;
   private spare: Batch;
@@ -330,6 +324,15 @@ export class Importer implements RecordSink {
   private bulk = false;
   private stopRequested = false;
   private current: CurrentFile | null = null;
+  private parser: FileParser | null = null;
+  private readonly chunkFacts: RowFacts = {
+    merchant: 0,
+    month: 0,
+    product: 0,
+    status: 0,
+    kycStage: 0,
+    amountKobo: 0,
+  };
   private progress: ImportProgress = {
     filesTotal: 0,
     filesDone: 0,
@@ -390,6 +393,8 @@ export class Importer implements RecordSink {
       await this.abandon(error);
       throw error;
     } finally {
+      await this.parser?.close();
+      this.parser = null;
       await this.client.end().catch(() => undefined);
     }
   }
@@ -552,33 +557,30 @@ export class Importer implements RecordSink {
   }
 
   private async streamFile(file: string, run: RunState, columns: ColumnMap): Promise<void> {
-    this.current = { run, columns, canonical: new CanonicalRowEncoder(columns) };
+    this.current = { run, columns };
     const base = run.bytesCommitted;
-    const splitter = new CsvRecordSplitter(this, run.nextLine);
-    const markEnd = (endsFile: boolean): void => {
+    const markEnd = (at: { consumedBytes: number; line: number }, endsFile: boolean): void => {
       const slice = this.batch.slice(run);
-      slice.endBytes = base + splitter.consumedBytes;
-      slice.endLine = splitter.line;
+      slice.endBytes = base + at.consumedBytes;
+      slice.endLine = at.line;
       slice.endsFile = endsFile;
     };
-    markEnd(false);
-    for await (const chunk of createReadStream(file, {
-      start: base,
-      highWaterMark: READ_CHUNK_BYTES,
-    })) {
+    markEnd({ consumedBytes: 0, line: run.nextLine }, false);
+    this.parser ??= new FileParser();
+    const request = { file, start: base, line: run.nextLine, columns, runId: run.id };
+    for await (const chunk of this.parser.chunks(request)) {
       this.checkHealthy();
-      splitter.push(chunk as Buffer);
-      this.progress.bytesRead += (chunk as Buffer).length;
-      if (!splitter.atRecordBoundary) continue;
-      markEnd(false);
+      this.takeChunk(chunk);
+      this.progress.bytesRead += chunk.bytesRead;
+      if (chunk.final) markEnd(chunk, true);
+      if (chunk.final || !chunk.atRecordBoundary) continue;
+      markEnd(chunk, false);
       if (this.batch.full) {
         await this.sealBatch();
-        markEnd(false);
+        markEnd(chunk, false);
       }
       this.report();
     }
-    splitter.end();
-    markEnd(true);
     this.current = null;
   }
 
@@ -588,8 +590,51 @@ export class Importer implements RecordSink {
     if (this.connectionError) throw this.connectionError;
   }
 
-  // RecordSink: called synchronously by the splitter for every record of the current file.
-  record(fields: string[], line: number, raw: string): void {
+  /** A parsed chunk's records in file order: canonical rows as encoded, the others judged here. */
+  private takeChunk(chunk: ParsedChunk): void {
+    let row = 0;
+    for (const other of chunk.others) {
+      if (other.at > row) this.takeCanonicalRows(chunk, row, other.at);
+      row = other.at;
+      if ('fields' in other) this.record(other.fields, other.line, other.raw);
+      else this.problem(other.reason, other.line, other.raw, other.fieldCount);
+    }
+    if (chunk.rows > row) this.takeCanonicalRows(chunk, row, chunk.rows);
+  }
+
+  /**
+   * Canonical rows [from, to) of a chunk: copied into the batch in one go, then admitted in
+   * order, the rows not kept squeezed out.
+   */
+  private takeCanonicalRows(chunk: ParsedChunk, from: number, to: number): void {
+    const counts = this.batch.slice((this.current as CurrentFile).run).counts;
+    counts.rowsRead += to - from;
+    this.progress.rowsRead += to - from;
+    const encoder = this.batch.encoder;
+    const endOf = (i: number): number => (i < 0 ? 0 : (chunk.rowEnds[i] as number));
+    const shift = encoder.length - endOf(from - 1);
+    encoder.append(chunk.encoded, endOf(from - 1), endOf(to - 1));
+    const buffer = encoder.buffer;
+    const facts = this.chunkFacts;
+    let write = endOf(from - 1) + shift;
+    for (let i = from; i < to; i++) {
+      const start = endOf(i - 1) + shift;
+      const length = endOf(i) + shift - start;
+      if (write !== start) buffer.copyWithin(write, start, start + length);
+      const f = i * FACT_FIELDS.length;
+      facts.merchant = chunk.facts[f] as number;
+      facts.month = chunk.facts[f + 1] as number;
+      facts.product = chunk.facts[f + 2] as number;
+      facts.status = chunk.facts[f + 3] as number;
+      facts.kycStage = chunk.facts[f + 4] as number;
+      facts.amountKobo = chunk.facts[f + 5] as number;
+      if (this.admit(counts, write, write + length, facts, 0)) write += length;
+    }
+    encoder.truncate(write);
+  }
+
+  /** A record the fast path declined: judged by the rules, then encoded and admitted. */
+  private record(fields: string[], line: number, raw: string): void {
     const { run, columns } = this.current as CurrentFile;
     const counts = this.batch.slice(run).counts;
     counts.rowsRead += 1;
@@ -600,65 +645,57 @@ export class Importer implements RecordSink {
       return;
     }
     const row = verdict.row;
-    const start = this.batch.encoder.length;
-    this.batch.encoder.row(row, run.id);
+    const encoder = this.batch.encoder;
+    const start = encoder.length;
+    encoder.row(row, run.id);
     let mask = 0;
     for (const w of row.warnings) mask |= 1 << WARNING_KINDS.indexOf(w);
-    this.admit(counts, start, row, mask);
+    if (!this.admit(counts, start, encoder.length, row, mask)) encoder.truncate(start);
   }
 
-  plainRecord(text: string, source: Buffer, start: number, stop: number): boolean {
-    const { run, canonical } = this.current as CurrentFile;
-    const encoder = this.batch.encoder;
-    const rowStart = encoder.length;
-    if (!canonical.encode(text, source, start, stop, encoder, run.id)) return false;
-    const counts = this.batch.slice(run).counts;
-    counts.rowsRead += 1;
-    this.progress.rowsRead += 1;
-    this.admit(counts, rowStart, canonical.facts, 0);
+  /**
+   * Decides on the row encoded at `[start, end)` of the open batch: true when it stays there;
+   * false when it is a duplicate or (bulk loads) set aside as pending, and is to be dropped.
+   */
+  private admit(counts: RunCounts, start: number, end: number, facts: RowFacts, mask: number) {
+    const batch = this.batch;
+    const buffer = batch.encoder.buffer;
+    const idOffset = start + UUID_OFFSET_IN_ROW;
+    if (this.bulk) return this.stageForBulkLoad(counts, start, end, facts, mask);
+    if (this.seenRecently(buffer, idOffset)) {
+      counts.rowsDuplicate += 1;
+      return false;
+    }
+    if (this.staged.mightContain(buffer, idOffset)) batch.maybeStored.push(batch.rowStarts.length);
+    else this.staged.add(buffer, idOffset);
+    batch.rowStarts.push(start);
+    batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;
   }
 
   /**
-   * Takes the row just encoded at `start` of the open batch into it, or counts it as a
-   * duplicate (and drops its encoding).
+   * Bulk loads: a row whose id the filter has never seen is new for sure and stays, bound for
+   * activities; any other (a duplicate, or a rare false positive) waits in activities_pending
+   * for the rebuilt key to settle it.
    */
-  private admit(counts: RunCounts, start: number, facts: RowFacts, mask: number): void {
-    const batch = this.batch;
-    const idOffset = start + UUID_OFFSET_IN_ROW;
-    if (this.bulk) {
-      this.stageForBulkLoad(facts, start, mask);
-      return;
-    }
-    if (this.seenRecently(batch.encoder.buffer, idOffset)) {
-      batch.encoder.truncate(start);
-      counts.rowsDuplicate += 1;
-      return;
-    }
-    if (this.staged.mightContain(batch.encoder.buffer, idOffset))
-      batch.maybeStored.push(batch.rowStarts.length);
-    else this.staged.add(batch.encoder.buffer, idOffset);
-    batch.rowStarts.push(start);
-    batch.rows.add(facts, mask, batch.slices.length - 1);
-  }
-
-  /**
-   * Bulk loads: a row whose id the filter has never seen is new for sure and goes to activities;
-   * any other (a duplicate, or a rare false positive) waits in activities_pending for the
-   * rebuilt key to settle it.
-   */
-  private stageForBulkLoad(facts: RowFacts, start: number, mask: number): void {
+  private stageForBulkLoad(
+    counts: RunCounts,
+    start: number,
+    end: number,
+    facts: RowFacts,
+    mask: number,
+  ): boolean {
     const batch = this.batch;
     const buffer = batch.encoder.buffer;
     if (this.staged.mightContain(buffer, start + UUID_OFFSET_IN_ROW)) {
-      batch.pending.rowWithWarnings(buffer, start, batch.encoder.length, mask);
-      batch.encoder.truncate(start);
+      batch.pending.rowWithWarnings(buffer, start, end, mask);
       batch.pendingCount += 1;
-      batch.slice((this.current as { run: RunState }).run).counts.rowsPending += 1;
-      return;
+      counts.rowsPending += 1;
+      return false;
     }
     this.staged.add(buffer, start + UUID_OFFSET_IN_ROW);
     batch.rows.add(facts, mask, batch.slices.length - 1);
+    return true;
   }
 
   /** True when the id is in a recent batch; otherwise records it in the open batch's set. */
@@ -669,7 +706,7 @@ export class Importer implements RecordSink {
     return !(this.recentIds[0] as UuidSet).add(bytes, offset);
   }
 
-  problem(reason: RejectReason, line: number, raw: string, fieldCount?: number): void {
+  private problem(reason: RejectReason, line: number, raw: string, fieldCount?: number): void {
     const { run, columns } = this.current as CurrentFile;
     if (fieldCount !== undefined && fieldCount !== columns.width) reason = 'column_count';
     this.batch.slice(run).counts.rowsRead += 1;
@@ -709,10 +746,17 @@ export class Importer implements RecordSink {
   private async commit(batch: Batch): Promise<void> {
     crashPoint('commit-begin'); // fault-injection tests: a batch sealed, nothing of it sent
     await this.client.query('BEGIN');
-    if (this.bulk) await this.copyBulkBatch(batch);
-    else if (batch.rows.count > 0) await this.copyBatch(batch);
+    let delta: RollupDelta;
+    if (this.bulk) {
+      // Every row of a bulk batch stays: its rollups are computed while PostgreSQL copies it.
+      const copied = this.copyBulkBatch(batch);
+      delta = computeRollupDelta(batch.rows);
+      await copied;
+    } else {
+      if (batch.rows.count > 0) await this.copyBatch(batch);
+      delta = computeRollupDelta(batch.rows); // after copyBatch marked stored duplicates
+    }
     this.countStagedRows(batch);
-    const delta = computeRollupDelta(batch.rows);
     const fresh = { ...delta };
     for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, delta[field]);
     await repo.applyRollups(this.client, fresh);

@@ -1,0 +1,135 @@
+/**
+ * The parsing thread of an import (started by file-parser.ts): reads a file from an offset, splits
+ * its records and encodes the canonical ones for COPY, and sends the importing thread each chunk's
+ * results. Everything that depends on order (duplicates, batches, commits) stays there.
+ */
+import { createReadStream } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { BinaryCopyEncoder } from './binary-copy.js';
+import { CanonicalRowEncoder } from './canonical-row.js';
+import { CsvRecordSplitter, type RecordSink } from './csv-records.js';
+import {
+  FACT_FIELDS,
+  type OtherRecord,
+  type ParsedChunk,
+  type ParseRequest,
+  type ParserMessage,
+} from './parsed-chunk.js';
+import type { RejectReason } from './row-rules.js';
+
+const READ_CHUNK_BYTES = 1 << 20;
+/** Chunks sent and not yet taken: the parser stays at most this far ahead (bounded memory). */
+export const CHUNKS_AHEAD = 3;
+
+/** Collects one chunk's records as the splitter hands them over. */
+class ChunkCollector implements RecordSink {
+  private encoder = new BinaryCopyEncoder(2 << 20);
+  private rowEnds = new Int32Array(16_384);
+  private facts = new Float64Array(16_384 * FACT_FIELDS.length);
+  private others: OtherRecord[] = [];
+  private rows = 0;
+  private readonly canonical: CanonicalRowEncoder;
+
+  constructor(private readonly request: ParseRequest) {
+    this.canonical = new CanonicalRowEncoder(request.columns);
+  }
+
+  plainRecord(text: string, source: Buffer, start: number, stop: number): boolean {
+    const { encoder, canonical } = this;
+    if (!canonical.encode(text, source, start, stop, encoder, this.request.runId)) return false;
+    if (this.rows === this.rowEnds.length) this.grow();
+    const f = canonical.facts;
+    const at = this.rows * FACT_FIELDS.length;
+    this.facts[at] = f.merchant;
+    this.facts[at + 1] = f.month;
+    this.facts[at + 2] = f.product;
+    this.facts[at + 3] = f.status;
+    this.facts[at + 4] = f.kycStage;
+    this.facts[at + 5] = f.amountKobo;
+    this.rowEnds[this.rows++] = encoder.length;
+    return true;
+  }
+
+  record(fields: string[], line: number, raw: string): void {
+    this.others.push({ at: this.rows, fields, line, raw });
+  }
+
+  problem(reason: RejectReason, line: number, raw: string, fieldCount?: number): void {
+    this.others.push({ at: this.rows, reason, line, raw, fieldCount });
+  }
+
+  /** The chunk so far (copied out, to be transferred), and a fresh start. */
+  take(): Omit<ParsedChunk, 'bytesRead' | 'consumedBytes' | 'line' | 'atRecordBoundary' | 'final'> {
+    const chunk = {
+      rows: this.rows,
+      encoded: new Uint8Array(this.encoder.buffer.subarray(0, this.encoder.length)), // a copy
+      rowEnds: this.rowEnds.slice(0, this.rows),
+      facts: this.facts.slice(0, this.rows * FACT_FIELDS.length),
+      others: this.others,
+    };
+    this.encoder.reset();
+    this.rows = 0;
+    this.others = [];
+    return chunk;
+  }
+
+  private grow(): void {
+    const rowEnds = new Int32Array(this.rowEnds.length * 2);
+    rowEnds.set(this.rowEnds);
+    this.rowEnds = rowEnds;
+    const facts = new Float64Array(this.facts.length * 2);
+    facts.set(this.facts);
+    this.facts = facts;
+  }
+}
+
+let credits = CHUNKS_AHEAD;
+let creditArrived: (() => void) | null = null;
+
+async function sendInTurn(chunk: ParsedChunk): Promise<void> {
+  while (credits === 0) await new Promise<void>((resolve) => (creditArrived = resolve));
+  credits -= 1;
+  const message: ParserMessage = { type: 'chunk', chunk };
+  parentPort?.postMessage(message, [
+    chunk.encoded.buffer as ArrayBuffer,
+    chunk.rowEnds.buffer as ArrayBuffer,
+    chunk.facts.buffer as ArrayBuffer,
+  ]);
+}
+
+async function parseFile(request: ParseRequest): Promise<void> {
+  const collector = new ChunkCollector(request);
+  const splitter = new CsvRecordSplitter(collector, request.line);
+  const position = () => ({
+    consumedBytes: splitter.consumedBytes,
+    line: splitter.line,
+    atRecordBoundary: splitter.atRecordBoundary,
+  });
+  const stream = createReadStream(request.file, {
+    start: request.start,
+    highWaterMark: READ_CHUNK_BYTES,
+  });
+  for await (const bytes of stream) {
+    splitter.push(bytes as Buffer);
+    const bytesRead = (bytes as Buffer).length;
+    await sendInTurn({ ...collector.take(), ...position(), bytesRead, final: false });
+  }
+  splitter.end();
+  await sendInTurn({ ...collector.take(), ...position(), bytesRead: 0, final: true });
+}
+
+parentPort?.on('message', (message: ParseRequest | { type: 'credit' }) => {
+  if (message.type === 'credit') {
+    credits += 1;
+    creditArrived?.();
+    creditArrived = null;
+    return;
+  }
+  parseFile(message).catch((error: unknown) => {
+    const reply: ParserMessage = {
+      type: 'error',
+      message: error instanceof Error ? error.message : String(error),
+    };
+    parentPort?.postMessage(reply);
+  });
+});
