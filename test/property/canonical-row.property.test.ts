@@ -37,11 +37,17 @@ import { runs } from './fast-check-settings.js';
 
 const RUN_ID = 42;
 
-/** The fast path on `text[start, stop)`: the encoded row and its facts, or null. */
-function fastPath(columns: ColumnMap, text: string, start: number, stop: number) {
+/**
+ * The fast path on the UTF-8 bytes of `line` inside `before` and `after`, as the splitter offers
+ * it (bytes and their latin1 text): the encoded row and its facts, or null.
+ */
+function fastPath(columns: ColumnMap, line: string, before = '', after = '') {
+  const source = Buffer.from(`${before}${line}${after}`);
+  const start = Buffer.byteLength(before);
+  const stop = start + Buffer.byteLength(line);
   const encoder = new CanonicalRowEncoder(columns);
   const out = new BinaryCopyEncoder(16);
-  const ok = encoder.encode(text, Buffer.from(text, 'latin1'), start, stop, out, RUN_ID);
+  const ok = encoder.encode(source.toString('latin1'), source, start, stop, out, RUN_ID);
   if (!ok) {
     expect(out.length).toBe(0);
     return null;
@@ -66,7 +72,8 @@ const passingRow = fc
     amount: validAmount,
     status: fc.constantFrom(...STATUSES),
     channel: fc.constantFrom('', ...CHANNELS),
-    region: fc.string({ unit: fc.constantFrom(...'ABCZ _-0'), maxLength: 8 }),
+    // Now and then a NUL or a non-ASCII letter: the fast path must leave those to the general one.
+    region: fc.string({ unit: fc.constantFrom(...'ABCZ _-0ABCZ _-0\u0000É'), maxLength: 8 }),
     merchant_tier: fc.constantFrom('', ...TIERS),
     canonicalFields: fc.array(fc.boolean(), { minLength: 10, maxLength: 10 }),
   })
@@ -103,9 +110,8 @@ const lineCase = fc
     return { columns, line: fields.join(',') };
   });
 
-/** The splitter offers the fast path only unquoted ASCII records without line breaks. */
-const offeredToFastPath = (line: string): boolean =>
-  /^[\x00-\x09\x0b\x0c\x0e-\x21\x23-\x7f]*$/.test(line);
+/** The splitter offers the fast path unquoted records without line breaks. */
+const offeredToFastPath = (line: string): boolean => !/["\r\n]/.test(line);
 
 describe('the fast path for canonical rows', () => {
   it('when it accepts a row, then the general rules accept it too, into the same row', () => {
@@ -113,9 +119,11 @@ describe('the fast path for canonical rows', () => {
     fc.assert(
       fc.property(lineCase, ({ columns, line }) => {
         if (!offeredToFastPath(line)) return;
-        const fast = fastPath(columns, line, 0, line.length);
+        const fast = fastPath(columns, line);
         if (fast === null) return;
         accepted += 1;
+        // NUL is invalid_encoding (the splitter's rule), and beyond ASCII the general path decides.
+        expect(line).toMatch(/^[\x01-\x7f]*$/);
         const verdict = judgeRow(line.split(','), columns);
         if (!verdict.ok) expect.fail(`the general path rejects it: ${verdict.reason}`);
         const { row } = verdict;
@@ -136,11 +144,8 @@ describe('the fast path for canonical rows', () => {
     fc.assert(
       fc.property(lineCase, fc.string(), fc.string(), ({ columns, line }, before, after) => {
         if (!offeredToFastPath(line)) return;
-        if (!offeredToFastPath(before + after)) return;
-        const text = `${before}\n${line}\n${after}`;
-        const start = before.length + 1;
-        expect(fastPath(columns, text, start, start + line.length)).toEqual(
-          fastPath(columns, line, 0, line.length),
+        expect(fastPath(columns, line, `${before}\n`, `\n${after}`)).toEqual(
+          fastPath(columns, line),
         );
       }),
       runs(500),
@@ -158,7 +163,7 @@ describe('the fast path for canonical rows', () => {
           .filter((l) => l !== '');
         const columns = (resolveHeader((head as string).split(',')) as { columns: ColumnMap })
           .columns;
-        const declined = lines.filter((l) => fastPath(columns, l, 0, l.length) === null);
+        const declined = lines.filter((l) => fastPath(columns, l) === null);
         expect(declined).toEqual([]);
       }
     } finally {

@@ -102,8 +102,8 @@ export class CanonicalRowEncoder {
   }
 
   /**
-   * Encodes the record `[start, stop)` (ASCII, no quote, no line break; `text` holds the same
-   * characters as `source` bytes) as one row of `out` and fills `facts`, when it is canonical and
+   * Encodes the record `[start, stop)` (no quote, no line break; `text` is the latin1 text of the
+   * `source` bytes) as one row of `out` and fills `facts`, when it is canonical and
    * passes every rule without a warning. Otherwise writes nothing and returns false.
    */
   encode(
@@ -182,14 +182,21 @@ export class CanonicalRowEncoder {
     return true;
   }
 
-  /** Finds the field starts; false unless the record has exactly the header's field count. */
+  /**
+   * Finds the field starts; false unless the record is ASCII without NUL and has exactly the
+   * header's field count.
+   */
   private split(source: Buffer, start: number, stop: number): boolean {
     const starts = this.starts;
     const last = this.columns.width - 1;
     let field = 0;
     starts[0] = start;
     for (let i = start; i < stop; i++) {
-      if (source[i] !== COMMA) continue;
+      const c = source[i] as number;
+      if (c !== COMMA) {
+        if (c === 0 || c > 127) return false; // NUL or beyond ASCII: the general path's to judge
+        continue;
+      }
       if (field === last) return false;
       starts[++field] = i + 1;
     }

@@ -33,9 +33,10 @@ export interface RecordSink {
    */
   problem(reason: RecordProblem, line: number, raw: string, fieldCount?: number): void;
   /**
-   * Offered first, an unquoted ASCII record of at most 64 KiB in place: `[start, stop)` of both
-   * `text` and its bytes `source`, without its line break. True when the sink took it; false to
-   * have it split and passed to record() as usual.
+   * Offered first, an unquoted record of at most 64 KiB in place: `[start, stop)` of both its
+   * bytes `source` and their latin1 `text`, without its line break. Its bytes are not checked
+   * yet: a sink takes only what it can judge alone (the fast path takes plain ASCII only). True
+   * when the sink took it; false to have it checked, split and passed to record() as usual.
    */
   plainRecord?(text: string, source: Buffer, start: number, stop: number, line: number): boolean;
 }
@@ -219,12 +220,12 @@ export class CsvRecordSplitter {
    * an incomplete trailing record (a quoted field still open), to be completed by the next chunk.
    */
   private splitRegion(region: Buffer): Buffer {
-    // Pure ASCII (the common case) decodes fastest as latin1, to the same text. latin1 also keeps
-    // one char per byte, so string offsets are byte offsets in regions that are not valid UTF-8.
-    // `validUtf8` means every record of the region is storable: valid UTF-8 and free of NUL.
-    const ascii = isAscii(region);
-    const validUtf8 = (ascii || isUtf8(region)) && region.indexOf(0) === -1;
-    const text = validUtf8 && !ascii ? region.toString('utf8') : region.toString('latin1');
+    // Decoded as latin1, one char per byte, so string offsets are byte offsets: quotes, commas and
+    // line breaks are ASCII, never part of a multi-byte UTF-8 character. `storable` means every
+    // record of the region can be stored as it is (ASCII, so valid UTF-8, and free of NUL);
+    // otherwise each record is checked, and decoded as UTF-8, on its own.
+    const storable = isAscii(region) && region.indexOf(0) === -1;
+    const text = region.toString('latin1');
     let pos = 0;
     let nextQuote = text.indexOf(QUOTE_CHAR);
     const end = text.length;
@@ -232,47 +233,38 @@ export class CsvRecordSplitter {
       const nl = text.indexOf('\n', pos);
       if (nextQuote !== -1 && nextQuote < pos) nextQuote = text.indexOf(QUOTE_CHAR, pos);
       if (nextQuote === -1 || nextQuote > nl) {
-        this.emitLine(text, pos, nl, validUtf8, region, ascii);
+        this.emitLine(text, pos, nl, storable, region);
         pos = nl + 1;
         continue;
       }
       const recordEnd = findQuotedRecordEnd(text, pos);
-      if (recordEnd === -1) {
-        return this.tailBytes(region, text, pos, validUtf8);
-      }
-      this.emitQuoted(text, pos, recordEnd, validUtf8, region);
+      if (recordEnd === -1) return region.subarray(pos);
+      this.emitQuoted(text, pos, recordEnd, storable, region);
       pos = recordEnd + 1;
     }
     return Buffer.alloc(0);
-  }
-
-  private tailBytes(region: Buffer, text: string, pos: number, validUtf8: boolean): Buffer {
-    const byteOffset = validUtf8 ? Buffer.byteLength(text.slice(0, pos)) : pos;
-    return region.subarray(byteOffset);
   }
 
   private emitLine(
     text: string,
     start: number,
     nl: number,
-    validUtf8: boolean,
+    storable: boolean,
     region: Buffer,
-    ascii: boolean,
   ): void {
     const line = this.line;
     this.line += 1;
     let stop = nl;
     if (stop > start && text.charCodeAt(stop - 1) === 13) stop -= 1;
     if (
-      ascii &&
       stop - start <= MAX_RECORD_BYTES &&
       this.sink.plainRecord?.(text, region, start, stop, line)
     )
       return;
     const record = text.slice(start, stop);
     if (stop - start <= MAX_RECORD_BYTES && isBlank(record)) return;
-    if (this.rejectedForSizeOrEncoding(record, start, stop, validUtf8, region, line)) return;
-    const decoded = validUtf8 ? record : region.toString('utf8', start, stop);
+    if (this.rejectedForSizeOrEncoding(record, start, stop, storable, region, line)) return;
+    const decoded = storable ? record : region.toString('utf8', start, stop);
     this.sink.record(decoded.split(','), line, decoded);
   }
 
@@ -280,7 +272,7 @@ export class CsvRecordSplitter {
     text: string,
     start: number,
     recordEnd: number,
-    validUtf8: boolean,
+    storable: boolean,
     region: Buffer,
   ): void {
     const line = this.line;
@@ -288,38 +280,34 @@ export class CsvRecordSplitter {
     let stop = recordEnd;
     if (stop > start && text.charCodeAt(stop - 1) === 13) stop -= 1;
     const record = text.slice(start, stop);
-    if (this.rejectedForSizeOrEncoding(record, start, stop, validUtf8, region, line)) return;
-    const decoded = validUtf8 ? record : region.toString('utf8', start, stop);
+    if (this.rejectedForSizeOrEncoding(record, start, stop, storable, region, line)) return;
+    const decoded = storable ? record : region.toString('utf8', start, stop);
     this.sink.record(splitQuotedFields(decoded), line, decoded);
   }
 
+  /** `record` is the latin1 text of `region[start, stop)`: one char per byte. */
   private rejectedForSizeOrEncoding(
     record: string,
     start: number,
     stop: number,
-    validUtf8: boolean,
+    storable: boolean,
     region: Buffer,
     line: number,
   ): boolean {
-    const byteLength = validUtf8
-      ? record.length * 3 <= MAX_RECORD_BYTES
-        ? record.length
-        : Buffer.byteLength(record)
-      : stop - start;
-    if (byteLength > MAX_RECORD_BYTES) {
-      const raw = validUtf8 ? record : displayText(region.subarray(start, stop));
+    if (stop - start > MAX_RECORD_BYTES) {
+      const raw = storable ? record : displayText(region.subarray(start, stop));
       this.sink.problem('record_too_long', line, cutToBytes(raw));
       return true;
     }
     if (
-      !validUtf8 &&
+      !storable &&
       (record.includes('\u0000') || (hasHighBytes(record) && !isUtf8(region.subarray(start, stop))))
     ) {
       this.sink.problem(
         'invalid_encoding',
         line,
         cutToBytes(displayText(region.subarray(start, stop))),
-        splitQuotedFields(record).length, // `record` is latin1 here: one char per byte
+        splitQuotedFields(record).length,
       );
       return true;
     }

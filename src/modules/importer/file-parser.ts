@@ -4,10 +4,13 @@ import type { ParsedChunk, ParseRequest, ParserMessage } from './parsed-chunk.js
 function startParserThread(): Worker {
   const source = import.meta.url.endsWith('.ts');
   const entry = new URL(`./parser-thread.${source ? 'ts' : 'js'}`, import.meta.url);
-  if (!source) return new Worker(entry);
+  // The thread keeps little alive (a few chunks): a small heap makes it collect early rather than
+  // grow towards V8's default limit, which is sized from the machine's memory.
+  const resourceLimits = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 };
+  if (!source) return new Worker(entry, { resourceLimits });
   // Under the test runner this module is TypeScript source: the thread loads it through tsx.
   const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { eval: true, resourceLimits });
 }
 
 /**
