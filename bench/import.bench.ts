@@ -45,8 +45,9 @@ import { freePort } from '../src/free-port.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const IMPORTER_CLI = join(ROOT, 'dist/modules/importer/importer.cli.js');
 const SERVER = join(ROOT, 'dist/server.js');
-/** The same Node flags as `npm start` and `npm run import` (package.json). */
-const NODE_FLAGS = ['--max-old-space-size=256'];
+/** The same Node flags as `npm run import` and `npm start` (package.json). */
+const IMPORT_NODE_FLAGS = ['--max-old-space-size=256', '--max-semi-space-size=4'];
+const SERVER_NODE_FLAGS = ['--max-old-space-size=256'];
 const GNU_TIME = '/usr/bin/time';
 const SEED = 42;
 const POLL_MS = 100;
@@ -308,8 +309,10 @@ async function runImporter(
   log(`${label}: importer CLI on ${v.manifest.files.length} file(s)`);
   let stopWatch: (() => number) | undefined;
   const result = useGnuTime
-    ? await run(GNU_TIME, ['-v', process.execPath, ...NODE_FLAGS, IMPORTER_CLI, v.dir], { env })
-    : await run(process.execPath, [...NODE_FLAGS, IMPORTER_CLI, v.dir], {
+    ? await run(GNU_TIME, ['-v', process.execPath, ...IMPORT_NODE_FLAGS, IMPORTER_CLI, v.dir], {
+        env,
+      })
+    : await run(process.execPath, [...IMPORT_NODE_FLAGS, IMPORTER_CLI, v.dir], {
         env,
         onSpawn: (child) => (stopWatch = watchPeakRss(child)),
       });
@@ -385,7 +388,11 @@ function startServer(dataDir: string, url: string, port: number): Server {
     DATABASE_URL: url,
     LOG_LEVEL: 'warn',
   };
-  const child = spawn(process.execPath, [...NODE_FLAGS, SERVER], { cwd: ROOT, env, stdio: 'pipe' });
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER], {
+    cwd: ROOT,
+    env,
+    stdio: 'pipe',
+  });
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-4000);

@@ -9,7 +9,7 @@ export interface Config {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly corsOrigins: readonly string[];
   readonly adminToken: string | undefined;
-  /** Rows per committed import batch (a checkpoint); larger batches amortise rollup upserts. */
+  /** Rows per committed import transaction (a checkpoint); larger ones amortise rollup upserts. */
   readonly importBatchRows: number;
   /** auto: bulk-load when the incoming files are large next to the stored facts (importer.ts). */
   readonly importBulkLoad: BulkLoadMode;
@@ -91,7 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     corsOrigins: Object.freeze(corsOrigins),
     adminToken,
-    importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 100_000, 1, 1_000_000),
+    importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 1_000_000, 1, 100_000_000),
     importBulkLoad: bulkLoad as BulkLoadMode,
     uploadDir: env.UPLOAD_DIR?.trim() || path.join(dataDir, 'uploads'),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 10 * 1024 ** 3, 1, 1024 ** 4),

@@ -12,14 +12,21 @@ import {
   IMPORTER_APPLICATION_NAME,
   Importer,
   listImportFiles,
+  type FileOutcome,
+  type ImportOptions,
 } from '../../src/modules/importer/importer.js';
 import { startService } from '../../src/service.js';
 import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { answersOf } from '../fault-helpers.js';
 import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
 
-async function importAll(database: Database, dir: string, batchRows = 5000) {
-  return new Importer(database.pool, database.url, { batchRows }).importFiles(
+async function importAll(
+  database: Database,
+  dir: string,
+  batchRows = 5000,
+  more: Partial<ImportOptions> = {},
+) {
+  return new Importer(database.pool, database.url, { batchRows, ...more }).importFiles(
     await listImportFiles(dir),
   );
 }
@@ -60,6 +67,34 @@ describe('when dirty generated data is imported in small batches', () => {
     const results = await verifyAnswers(database.pool, new AnswerCache(database.pool));
     for (const r of results) expect(r.served, r.query).toBe(r.recomputed);
   });
+
+  it.each([
+    ['keyed', 'never'],
+    ['bulk', 'always'],
+  ] as const)(
+    'then, each file copied on its own in transactions of several files (%s load), the figures and per-file counts are the same',
+    async (_, bulkLoad) => {
+      const other = await createTestDatabase();
+      const split = await openDatabase({ databaseUrl: other.url });
+      try {
+        const outcomes = await importAll(split, dataDir, 6000, { copyBatchRows: 1, bulkLoad });
+        expect(await answersOf(split.pool)).toEqual(await answersOf(database.pool));
+        const counts = (runs: FileOutcome[]) =>
+          runs.map(({ fileName, rowsRead, rowsInserted, rowsDuplicate, rowsRejected }) => ({
+            fileName,
+            rowsRead,
+            rowsInserted,
+            rowsDuplicate,
+            rowsRejected,
+          }));
+        // Imported again, the first database skips every file and reports its committed counts.
+        expect(counts(outcomes)).toEqual(counts(await importAll(database, dataDir)));
+      } finally {
+        await split.close();
+        await other.drop();
+      }
+    },
+  );
 
   it('then the figures equal those of one import in a single big batch', async () => {
     const other = await createTestDatabase();

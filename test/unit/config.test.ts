@@ -21,7 +21,7 @@ describe('loadConfig: defaults', () => {
       logLevel: 'info',
       corsOrigins: [],
       adminToken: undefined,
-      importBatchRows: 100_000,
+      importBatchRows: 1_000_000,
       importBulkLoad: 'auto',
       uploadDir: path.join('data', 'uploads'),
       uploadMaxBytes: 10 * 1024 ** 3,
@@ -46,7 +46,7 @@ describe('loadConfig: defaults', () => {
     expect(config.databaseUrl).toBeUndefined();
     expect(config.corsOrigins).toEqual([]);
     expect(config.adminToken).toBeUndefined();
-    expect(config.importBatchRows).toBe(100_000);
+    expect(config.importBatchRows).toBe(1_000_000);
     expect(config.uploadDir).toBe(path.join('data', 'uploads'));
     expect(config.uploadMaxBytes).toBe(10 * 1024 ** 3);
     expect(config.rateLimitPerMinute).toBe(6000);
@@ -117,7 +117,7 @@ describe('loadConfig: valid values', () => {
 
   it('when IMPORT_BATCH_ROWS is at its limits, then it is accepted', () => {
     expect(loadConfig({ IMPORT_BATCH_ROWS: '1' }).importBatchRows).toBe(1);
-    expect(loadConfig({ IMPORT_BATCH_ROWS: '1000000' }).importBatchRows).toBe(1_000_000);
+    expect(loadConfig({ IMPORT_BATCH_ROWS: '100000000' }).importBatchRows).toBe(100_000_000);
   });
 });
 
@@ -138,7 +138,7 @@ describe('loadConfig: invalid values', () => {
     ['CORS_ORIGINS', 'https://a.example/path'],
     ['ADMIN_TOKEN', 'short'],
     ['IMPORT_BATCH_ROWS', '0'],
-    ['IMPORT_BATCH_ROWS', '1000001'],
+    ['IMPORT_BATCH_ROWS', '100000001'],
     ['IMPORT_BATCH_ROWS', 'many'],
     ['UPLOAD_MAX_BYTES', '0'],
     ['RATE_LIMIT_PER_MINUTE', '-5'],

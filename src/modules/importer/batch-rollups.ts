@@ -110,11 +110,8 @@ export interface RollupDelta {
   productMonthStatus: Map<number, [number, number, number]>;
 }
 
-/** Computes the rollup deltas of the batch rows that are not duplicates. */
-export function computeRollupDelta(rows: BatchRows): RollupDelta {
-  const sums = new Map<number, number>();
-  const exactSums = new Map<number, bigint>();
-  const delta: RollupDelta = {
+export function emptyRollupDelta(): RollupDelta {
+  return {
     monthVolume: new Map(),
     productMerchants: new Set(),
     productMonthMerchants: new Set(),
@@ -122,6 +119,16 @@ export function computeRollupDelta(rows: BatchRows): RollupDelta {
     kycMonthMerchants: new Set(),
     productMonthStatus: new Map(),
   };
+}
+
+/**
+ * Computes the rollup deltas of the batch rows that are not duplicates, added to `delta` when
+ * given (the deltas of a transaction's earlier batches).
+ */
+export function computeRollupDelta(rows: BatchRows, delta = emptyRollupDelta()): RollupDelta {
+  const sums = new Map<number, number>();
+  const exactSums = new Map<number, bigint>();
+
   for (let i = 0; i < rows.count; i++) {
     if (rows.duplicate[i] === 1) continue;
     const merchant = rows.merchant[i] as number;
@@ -149,7 +156,9 @@ export function computeRollupDelta(rows: BatchRows): RollupDelta {
       delta.kycMonthMerchants.add(tripleKey(stage, month, merchant));
     }
   }
-  for (const [key, sum] of sums)
-    delta.monthVolume.set(key, BigInt(sum) + (exactSums.get(key) ?? 0n));
+  for (const [key, sum] of sums) {
+    const before = delta.monthVolume.get(key) ?? 0n;
+    delta.monthVolume.set(key, before + BigInt(sum) + (exactSums.get(key) ?? 0n));
+  }
   return delta;
 }

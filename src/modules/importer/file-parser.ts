@@ -6,7 +6,7 @@ function startParserThread(): Worker {
   const entry = new URL(`./parser-thread.${source ? 'ts' : 'js'}`, import.meta.url);
   // The thread keeps little alive (a few chunks): a small heap makes it collect early rather than
   // grow towards V8's default limit, which is sized from the machine's memory.
-  const resourceLimits = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 };
+  const resourceLimits = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 };
   if (!source) return new Worker(entry, { resourceLimits });
   // Under the test runner this module is TypeScript source: the thread loads it through tsx.
   const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;

@@ -7,7 +7,13 @@ import pg from 'pg';
 import type { BulkLoadMode } from '../../config.js';
 import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
-import { BatchRows, computeRollupDelta, type RollupDelta, type RowFacts } from './batch-rollups.js';
+import {
+  BatchRows,
+  computeRollupDelta,
+  emptyRollupDelta,
+  type RollupDelta,
+  type RowFacts,
+} from './batch-rollups.js';
 import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
@@ -27,6 +33,11 @@ export const FILE_PATTERN = /^activities_.*\.csv$/;
 const READ_CHUNK_BYTES = 1 << 20;
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
 const RECENT_BATCHES = 4;
+/**
+ * Rows a batch buffers before its COPY; a transaction (a checkpoint, ImportOptions.batchRows)
+ * takes several batches. The buffers are the importer's largest (two of them, ~12 MB each).
+ */
+const COPY_BATCH_ROWS = 50_000;
 /**
  * Bulk loads (see Importer): chosen when the files to import hold at least this many bytes and
  * the stored facts are at most BULK_MAX_STORED_RATIO times their rows. Below that, keeping the
@@ -55,7 +66,10 @@ export interface ImportProgress {
 }
 
 export interface ImportOptions {
+  /** Rows per committed transaction: a checkpoint of the ledger. */
   batchRows: number;
+  /** Rows per COPY batch inside a transaction (default COPY_BATCH_ROWS, at most batchRows). */
+  copyBatchRows?: number;
   /** Default auto: a bulk load when the files are large next to the stored facts. */
   bulkLoad?: BulkLoadMode;
   onProgress?: (progress: ImportProgress) => void;
@@ -196,6 +210,30 @@ const PRESENCE_FIELDS: PresenceField[] = [
   'kycMonthMerchants',
 ];
 
+/** Batches written in one transaction, not committed yet: their rows, rollups and file slices. */
+class OpenTransaction {
+  rows = 0;
+  readonly delta: RollupDelta = emptyRollupDelta();
+  /** A slice per run in order: the batches' counts added up, the ends of the latest. */
+  readonly slices: RunSlice[] = [];
+
+  /** Adds a written batch; its rollups went into `delta` already (computeRollupDelta). */
+  add(batch: Batch): void {
+    this.rows += batch.rows.count + batch.pendingCount;
+    for (const slice of batch.slices) {
+      let merged = this.slices[this.slices.length - 1];
+      if (merged?.run !== slice.run) {
+        merged = { ...slice, counts: ZERO_COUNTS() };
+        this.slices.push(merged);
+      }
+      addCounts(merged.counts, slice.counts);
+      merged.endBytes = slice.endBytes;
+      merged.endLine = slice.endLine;
+      merged.endsFile = slice.endsFile;
+    }
+  }
+}
+
 /** The file being read: its run and its header's columns. */
 interface CurrentFile {
   run: RunState;
@@ -205,7 +243,8 @@ interface CurrentFile {
 /** One batch being filled by the parser, then committed as one transaction. */
 class Batch {
   readonly rows: BatchRows;
-  readonly encoder = new BinaryCopyEncoder(8 << 20);
+  /** The batch's rows for COPY; sized for typical rows (~115 bytes), it grows for longer ones. */
+  readonly encoder: BinaryCopyEncoder;
   /** Bulk loads: rows whose id may be stored already, bound for activities_pending. */
   readonly pending = new BinaryCopyEncoder(1 << 20);
   pendingCount = 0;
@@ -219,6 +258,7 @@ class Batch {
 
   constructor(target: number) {
     this.rows = new BatchRows(target);
+    this.encoder = new BinaryCopyEncoder(Math.max(1 << 16, target * 128));
     this.encoder.header();
     this.pending.header();
   }
@@ -322,6 +362,8 @@ export class Importer {
   private connectionError: Error | null = null;
   private expectStoredDuplicates = false;
   private bulk = false;
+  /** Batches written but not committed yet. */
+  private open: OpenTransaction | null = null;
   private stopRequested = false;
   private current: CurrentFile | null = null;
   private parser: FileParser | null = null;
@@ -347,9 +389,10 @@ export class Importer {
     private readonly databaseUrl: string,
     private readonly options: ImportOptions,
   ) {
-    this.batch = new Batch(options.batchRows);
-    this.spare = new Batch(options.batchRows);
-    this.recentIds = Array.from({ length: RECENT_BATCHES }, () => new UuidSet(options.batchRows));
+    const batchRows = Math.min(options.batchRows, options.copyBatchRows ?? COPY_BATCH_ROWS);
+    this.batch = new Batch(batchRows);
+    this.spare = new Batch(batchRows);
+    this.recentIds = Array.from({ length: RECENT_BATCHES }, () => new UuidSet(0));
   }
 
   /** Asks a running import to stop at the next chunk; committed batches stay, the rest resumes later. */
@@ -379,7 +422,7 @@ export class Importer {
       if (this.bulk) await this.startBulkLoad();
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
-      await this.sealBatch();
+      await this.sealBatch(true);
       await this.inflight;
       if (this.bulk) {
         const settled = await this.finishBulkLoad();
@@ -724,7 +767,7 @@ export class Importer {
   }
 
   /** Hands the filled batch to the database (after the previous one committed) and starts a new one. */
-  private async sealBatch(): Promise<void> {
+  private async sealBatch(last = false): Promise<void> {
     await this.inflight;
     const sealed = this.batch;
     const oldest = this.recentIds.pop() as UuidSet;
@@ -733,36 +776,50 @@ export class Importer {
     this.batch = this.spare;
     this.spare = sealed;
     this.batch.reset();
-    if (sealed.slices.length === 0 && sealed.rejects.length === 0) {
+    const empty = sealed.slices.length === 0 && sealed.rejects.length === 0;
+    if (empty && !(last && this.open)) {
       this.inflight = null;
       return;
     }
-    this.inflight = this.commit(sealed);
+    this.inflight = this.write(sealed, last);
     // Surface a failure at the next await, not as an unhandled rejection.
     this.inflight.catch(() => undefined);
   }
 
-  /** COPY, duplicates, rollups, rejects, ledger progress, data version: one transaction. */
-  private async commit(batch: Batch): Promise<void> {
-    crashPoint('commit-begin'); // fault-injection tests: a batch sealed, nothing of it sent
-    await this.client.query('BEGIN');
-    let delta: RollupDelta;
+  /**
+   * Writes a batch into the open transaction (beginning one if none is open): its facts, pending
+   * rows and rejects. The transaction commits, with the rollups and ledger progress of all its
+   * batches, once it holds `batchRows` rows, and on the last batch: buffers stay small while
+   * commits, with their rollup upserts, stay few.
+   */
+  private async write(batch: Batch, last: boolean): Promise<void> {
+    if (!this.open) {
+      crashPoint('commit-begin'); // fault-injection tests: a batch sealed, nothing of it sent
+      await this.client.query('BEGIN');
+      this.open = new OpenTransaction();
+    }
     if (this.bulk) {
       // Every row of a bulk batch stays: its rollups are computed while PostgreSQL copies it.
       const copied = this.copyBulkBatch(batch);
-      delta = computeRollupDelta(batch.rows);
+      computeRollupDelta(batch.rows, this.open.delta);
       await copied;
     } else {
       if (batch.rows.count > 0) await this.copyBatch(batch);
-      delta = computeRollupDelta(batch.rows); // after copyBatch marked stored duplicates
+      computeRollupDelta(batch.rows, this.open.delta); // after copyBatch marked stored duplicates
     }
     this.countStagedRows(batch);
-    const fresh = { ...delta };
-    for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, delta[field]);
-    await repo.applyRollups(this.client, fresh);
     await repo.insertRejects(this.client, batch.rejects);
+    this.open.add(batch);
+    if (last || this.open.rows >= this.options.batchRows) await this.commit(this.open);
+  }
+
+  /** Rollups, ledger progress and data version of the open transaction's batches, then COMMIT. */
+  private async commit(open: OpenTransaction): Promise<void> {
+    const fresh = { ...open.delta };
+    for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, fresh[field]);
+    await repo.applyRollups(this.client, fresh);
     crashPoint('ledger-pending'); // fault-injection tests: facts and rollups written, ledger not
-    for (const slice of batch.slices) {
+    for (const slice of open.slices) {
       const totals = {
         ...slice.run.committed,
         rejectsByReason: { ...slice.run.committed.rejectsByReason },
@@ -779,9 +836,10 @@ export class Importer {
     }
     await repo.bumpDataVersion(this.client);
     await this.client.query('COMMIT');
+    this.open = null;
     crashPoint('committed'); // fault-injection tests: committed, this process not told yet
     for (const field of PRESENCE_FIELDS) this.known.remember(field, fresh[field]);
-    for (const slice of batch.slices) {
+    for (const slice of open.slices) {
       addCounts(slice.run.committed, slice.counts);
       slice.run.bytesCommitted = slice.endBytes;
       slice.run.nextLine = slice.endLine;
@@ -851,7 +909,8 @@ export class Importer {
     await this.inflight?.catch(() => undefined);
     await this.client.query('ROLLBACK').catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
-    const pending = [...this.batch.slices, ...this.spare.slices];
+    const pending = [...this.batch.slices, ...this.spare.slices, ...(this.open?.slices ?? [])];
+    this.open = null;
     const unfinished = new Set(pending.map((s) => s.run).filter((r) => !r.done));
     for (const run of unfinished) {
       // Read to its end with every byte committed, a file only lacks the 'done' that rides on

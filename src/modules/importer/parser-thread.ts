@@ -19,7 +19,7 @@ import type { RejectReason } from './row-rules.js';
 
 const READ_CHUNK_BYTES = 1 << 20;
 /** Chunks sent and not yet taken: the parser stays at most this far ahead (bounded memory). */
-export const CHUNKS_AHEAD = 3;
+export const CHUNKS_AHEAD = 4;
 
 /** Collects one chunk's records as the splitter hands them over. */
 class ChunkCollector implements RecordSink {
