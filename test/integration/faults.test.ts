@@ -153,7 +153,7 @@ describe('when the importing process is killed (SIGKILL) at a point of a multi-f
 /** Points of a bulk load (the unique key off, rebuilt at the end) to kill the importer at. */
 const BULK_CRASHES = [
   { at: 'copy-midstream:3', when: 'inside a COPY, half its rows sent' },
-  { at: 'committed:4', when: 'after a commit that left rows pending', pending: true },
+  { at: 'committed:6', when: 'after the last commit, rows left pending', pending: true },
   { at: 'file-start:3', when: 'between two files' },
   { at: 'bulk-settle:1', when: 'while the key is rebuilt and pending rows settled' },
 ];

@@ -414,11 +414,14 @@ export async function restoreUniqueKey(client: pg.Client): Promise<void> {
  * its first pending occurrence, unless the id is stored (a stored row always arrived earlier).
  */
 export async function collectSettledRows(client: pg.Client): Promise<void> {
+  // Stored ids out first (the test is per id, so it commutes with taking the first occurrence):
+  // the sort is then of the few left. work_mem keeps that sort in memory, for this transaction.
+  await client.query(`SET LOCAL work_mem = '256MB'`);
   await client.query(
     `CREATE TEMP TABLE settled ON COMMIT DROP AS
-     SELECT seq FROM (SELECT DISTINCT ON (event_id) event_id, seq FROM activities_pending
-                      ORDER BY event_id, seq) AS first
-     WHERE NOT EXISTS (SELECT 1 FROM activities a WHERE a.event_id = first.event_id)`,
+     SELECT DISTINCT ON (event_id) seq FROM activities_pending p
+     WHERE NOT EXISTS (SELECT 1 FROM activities a WHERE a.event_id = p.event_id)
+     ORDER BY event_id, seq`,
   );
   await client.query('ALTER TABLE settled ADD PRIMARY KEY (seq)');
 }

@@ -11,6 +11,7 @@ import {
   BatchRows,
   computeRollupDelta,
   emptyRollupDelta,
+  splitPair,
   type RollupDelta,
   type RowFacts,
 } from './batch-rollups.js';
@@ -178,29 +179,6 @@ interface RunSlice {
   endsFile: boolean;
 }
 
-/** Remembers rollup presence keys this process has committed, to skip re-inserting them. */
-class KnownPresence {
-  private readonly sets = new Map<string, Set<number>>();
-  private static readonly LIMIT = 200_000; // entries per set; cleared past it (only an optimisation)
-
-  filter(name: string, keys: Set<number>): Set<number> {
-    const known = this.sets.get(name);
-    if (!known) return keys;
-    const fresh = new Set<number>();
-    for (const k of keys) if (!known.has(k)) fresh.add(k);
-    return fresh;
-  }
-
-  remember(name: string, keys: Set<number>): void {
-    let known = this.sets.get(name);
-    if (!known || known.size + keys.size > KnownPresence.LIMIT) {
-      known = new Set();
-      this.sets.set(name, known);
-    }
-    for (const k of keys) known.add(k);
-  }
-}
-
 type PresenceField =
   'productMerchants' | 'productMonthMerchants' | 'kycMerchants' | 'kycMonthMerchants';
 const PRESENCE_FIELDS: PresenceField[] = [
@@ -209,6 +187,55 @@ const PRESENCE_FIELDS: PresenceField[] = [
   'kycMerchants',
   'kycMonthMerchants',
 ];
+
+/**
+ * Remembers rollup presence keys this process has committed, to skip re-inserting them (only an
+ * optimisation: forgetting costs an upsert that does nothing). Every presence key ends with the
+ * merchant number, so a key is a bit in a bitset over merchants, one bitset per field and prefix
+ * (product, stage, month). At most MAX_BITSETS are kept, the least recently used dropped: a few MB
+ * whatever the data size (a Set of 200 000 keys per field took ~7 MB each).
+ */
+class KnownPresence {
+  private readonly bitsets = new Map<number, Uint8Array>();
+  private static readonly MAX_BITSETS = 48; // x 125 KB
+  private static readonly MERCHANT_NUMBERS = 1_000_000; // the six digits of MRC-nnnnnn
+
+  filter(field: PresenceField, keys: Set<number>): Set<number> {
+    const fresh = new Set<number>();
+    for (const key of keys) {
+      const [prefix, merchant] = splitPair(key);
+      const bits = this.bitsets.get(this.slot(field, prefix));
+      if (bits === undefined || ((bits[merchant >> 3] as number) & (1 << (merchant & 7))) === 0)
+        fresh.add(key);
+    }
+    return fresh;
+  }
+
+  remember(field: PresenceField, keys: Set<number>): void {
+    for (const key of keys) {
+      const [prefix, merchant] = splitPair(key);
+      const bits = this.bitsetFor(this.slot(field, prefix));
+      bits[merchant >> 3] = (bits[merchant >> 3] as number) | (1 << (merchant & 7));
+    }
+  }
+
+  private slot(field: PresenceField, prefix: number): number {
+    return prefix * PRESENCE_FIELDS.length + PRESENCE_FIELDS.indexOf(field);
+  }
+
+  private bitsetFor(slot: number): Uint8Array {
+    let bits = this.bitsets.get(slot);
+    if (bits !== undefined)
+      this.bitsets.delete(slot); // re-inserted below: most recent last
+    else {
+      bits = new Uint8Array(KnownPresence.MERCHANT_NUMBERS / 8);
+      if (this.bitsets.size === KnownPresence.MAX_BITSETS)
+        this.bitsets.delete(this.bitsets.keys().next().value as number);
+    }
+    this.bitsets.set(slot, bits);
+    return bits;
+  }
+}
 
 /** Batches written in one transaction, not committed yet: their rows, rollups and file slices. */
 class OpenTransaction {
@@ -718,8 +745,9 @@ export class Importer {
 
   /**
    * Bulk loads: a row whose id the filter has never seen is new for sure and stays, bound for
-   * activities; any other (a duplicate, or a rare false positive) waits in activities_pending
-   * for the rebuilt key to settle it.
+   * activities; any other is a duplicate when its id is in a recent batch, and otherwise (an
+   * older duplicate, or a rare false positive) waits in activities_pending for the rebuilt key
+   * to settle it.
    */
   private stageForBulkLoad(
     counts: RunCounts,
@@ -730,13 +758,21 @@ export class Importer {
   ): boolean {
     const batch = this.batch;
     const buffer = batch.encoder.buffer;
-    if (this.staged.mightContain(buffer, start + UUID_OFFSET_IN_ROW)) {
+    const idOffset = start + UUID_OFFSET_IN_ROW;
+    if (this.staged.mightContain(buffer, idOffset)) {
+      // A repeat of a row of the last few batches is a duplicate for sure, whatever that row
+      // turns out to be: only the others need the rebuilt key.
+      if (this.seenRecently(buffer, idOffset)) {
+        counts.rowsDuplicate += 1;
+        return false;
+      }
       batch.pending.rowWithWarnings(buffer, start, end, mask);
       batch.pendingCount += 1;
       counts.rowsPending += 1;
       return false;
     }
-    this.staged.add(buffer, start + UUID_OFFSET_IN_ROW);
+    this.staged.add(buffer, idOffset);
+    (this.recentIds[0] as UuidSet).add(buffer, idOffset);
     batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;
   }
