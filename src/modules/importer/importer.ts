@@ -367,12 +367,13 @@ class Batch {
 }
 
 /**
- * Imports files in order through one connection that holds the import lock. Rows are parsed,
- * validated and encoded for binary COPY here; batches (spanning small files, or cutting big ones)
- * are committed as one transaction each: the facts, the rollup deltas, the rejects and the ledger
- * progress of every file in the batch. An interruption leaves everything consistent and the next
- * run resumes after the last commit. While one batch is written to PostgreSQL, the next is parsed,
- * so both cores work.
+ * Imports files in order through one connection that holds the import lock. A parser thread
+ * (FileParser) reads, splits and encodes the rows; this thread admits them in file order
+ * (duplicates, rows the general rules must judge) into batches that are copied while the next
+ * is filled. Batches (spanning small files, or cutting big ones) are committed in transactions of
+ * `batchRows` rows: the facts, the rollup deltas, the rejects and the ledger progress of every
+ * file in them. An interruption leaves everything consistent and the next run resumes after the
+ * last commit. Large imports are bulk loads: the unique key off, rebuilt at the end.
  */
 export class Importer {
   private client!: pg.Client;
