@@ -5,16 +5,23 @@ import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import pg from 'pg';
 import type { BulkLoadMode } from '../../config.js';
-import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
-import { UuidBloom, UuidSet, uuidText } from './uuid-set.js';
+import { UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import {
-  BatchRows,
-  computeRollupDelta,
-  emptyRollupDelta,
-  splitPair,
-  type RollupDelta,
-  type RowFacts,
-} from './batch-rollups.js';
+  addCounts,
+  Batch,
+  countWarnings,
+  findUnchangedRun,
+  increment,
+  KnownPresence,
+  OpenTransaction,
+  PRESENCE_FIELDS,
+  RunState,
+  ZERO_COUNTS,
+  type CurrentFile,
+  type RunSlice,
+} from './import-state.js';
+import { UuidBloom, UuidSet } from './uuid-set.js';
+import { BatchRows, computeRollupDelta, type RowFacts } from './batch-rollups.js';
 import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
@@ -27,12 +34,10 @@ import {
   WARNING_KINDS,
   type ColumnMap,
   type RejectReason,
-  type WarningKind,
 } from './row-rules.js';
 
 export const FILE_PATTERN = /^activities_.*\.csv$/;
 const READ_CHUNK_BYTES = 1 << 20;
-const MAX_PENDING_REJECT_BYTES = 8 << 20;
 const RECENT_BATCHES = 4;
 /**
  * Rows a batch buffers before its COPY; a transaction (a checkpoint, ImportOptions.batchRows)
@@ -92,279 +97,6 @@ async function hashFile(file: string): Promise<string> {
 }
 
 type RunCounts = repo.RunCounts;
-
-/** The finished run of this very file (same size and modification time), if any. */
-function findUnchangedRun(
-  runs: repo.RunRecord[],
-  info: { size: number; mtime: Date },
-): repo.RunRecord | undefined {
-  return runs.find(
-    (r) =>
-      (r.status === 'done' || r.status === 'rejected') &&
-      r.fileSize === info.size &&
-      r.fileMtime?.getTime() === info.mtime.getTime(),
-  );
-}
-
-function countWarnings(into: Record<string, number>, mask: number): void {
-  if (mask === 0) return;
-  WARNING_KINDS.forEach((kind: WarningKind, bit) => {
-    if (mask & (1 << bit)) increment(into, kind);
-  });
-}
-
-const ZERO_COUNTS = (): RunCounts => ({
-  rowsRead: 0,
-  rowsInserted: 0,
-  rowsDuplicate: 0,
-  rowsRejected: 0,
-  rowsPending: 0,
-  rejectsByReason: {},
-  warningsByKind: {},
-});
-
-function increment(counts: Record<string, number>, key: string, by = 1): void {
-  counts[key] = (counts[key] ?? 0) + by;
-}
-
-function addCounts(into: RunCounts, delta: RunCounts): void {
-  into.rowsRead += delta.rowsRead;
-  into.rowsInserted += delta.rowsInserted;
-  into.rowsDuplicate += delta.rowsDuplicate;
-  into.rowsRejected += delta.rowsRejected;
-  into.rowsPending += delta.rowsPending;
-  for (const [k, v] of Object.entries(delta.rejectsByReason)) increment(into.rejectsByReason, k, v);
-  for (const [k, v] of Object.entries(delta.warningsByKind)) increment(into.warningsByKind, k, v);
-}
-
-/** One file's run as committed: counters and how far into the file committed batches got. */
-class RunState {
-  committed: RunCounts = ZERO_COUNTS();
-  bytesCommitted = 0;
-  nextLine = 2;
-  done = false;
-
-  constructor(
-    readonly id: number,
-    readonly fileName: string,
-  ) {}
-
-  static resume(run: repo.RunRecord): RunState {
-    const state = new RunState(run.id, run.fileName);
-    state.committed = {
-      rowsRead: run.rowsRead,
-      rowsInserted: run.rowsInserted,
-      rowsDuplicate: run.rowsDuplicate,
-      rowsRejected: run.rowsRejected,
-      rowsPending: run.rowsPending,
-      rejectsByReason: { ...run.rejectsByReason },
-      warningsByKind: { ...run.warningsByKind },
-    };
-    state.bytesCommitted = run.bytesCommitted;
-    state.nextLine = run.nextLine;
-    return state;
-  }
-
-  outcome(status: FileOutcome['status'], message: string | null = null): FileOutcome {
-    return { runId: this.id, fileName: this.fileName, status, ...this.committed, message };
-  }
-}
-
-/** What one batch adds to one run, and where in the file the batch ends. */
-interface RunSlice {
-  run: RunState;
-  counts: RunCounts;
-  endBytes: number;
-  endLine: number;
-  endsFile: boolean;
-}
-
-type PresenceField =
-  'productMerchants' | 'productMonthMerchants' | 'kycMerchants' | 'kycMonthMerchants';
-const PRESENCE_FIELDS: PresenceField[] = [
-  'productMerchants',
-  'productMonthMerchants',
-  'kycMerchants',
-  'kycMonthMerchants',
-];
-
-/**
- * Remembers rollup presence keys this process has committed, to skip re-inserting them (only an
- * optimisation: forgetting costs an upsert that does nothing). Every presence key ends with the
- * merchant number, so a key is a bit in a bitset over merchants, one bitset per field and prefix
- * (product, stage, month). At most MAX_BITSETS are kept, the least recently used dropped: a few MB
- * whatever the data size (a Set of 200 000 keys per field took ~7 MB each).
- */
-class KnownPresence {
-  private readonly bitsets = new Map<number, Uint8Array>();
-  private static readonly MAX_BITSETS = 48; // x 125 KB
-  private static readonly MERCHANT_NUMBERS = 1_000_000; // the six digits of MRC-nnnnnn
-
-  filter(field: PresenceField, keys: Set<number>): Set<number> {
-    const fresh = new Set<number>();
-    for (const key of keys) {
-      const [prefix, merchant] = splitPair(key);
-      const bits = this.bitsets.get(this.slot(field, prefix));
-      if (bits === undefined || ((bits[merchant >> 3] as number) & (1 << (merchant & 7))) === 0)
-        fresh.add(key);
-    }
-    return fresh;
-  }
-
-  remember(field: PresenceField, keys: Set<number>): void {
-    for (const key of keys) {
-      const [prefix, merchant] = splitPair(key);
-      const bits = this.bitsetFor(this.slot(field, prefix));
-      bits[merchant >> 3] = (bits[merchant >> 3] as number) | (1 << (merchant & 7));
-    }
-  }
-
-  private slot(field: PresenceField, prefix: number): number {
-    return prefix * PRESENCE_FIELDS.length + PRESENCE_FIELDS.indexOf(field);
-  }
-
-  private bitsetFor(slot: number): Uint8Array {
-    let bits = this.bitsets.get(slot);
-    if (bits !== undefined)
-      this.bitsets.delete(slot); // re-inserted below: most recent last
-    else {
-      bits = new Uint8Array(KnownPresence.MERCHANT_NUMBERS / 8);
-      if (this.bitsets.size === KnownPresence.MAX_BITSETS)
-        this.bitsets.delete(this.bitsets.keys().next().value as number);
-    }
-    this.bitsets.set(slot, bits);
-    return bits;
-  }
-}
-
-/** Batches written in one transaction, not committed yet: their rows, rollups and file slices. */
-class OpenTransaction {
-  rows = 0;
-  readonly delta: RollupDelta = emptyRollupDelta();
-  /** A slice per run in order: the batches' counts added up, the ends of the latest. */
-  readonly slices: RunSlice[] = [];
-
-  /** Adds a written batch; its rollups went into `delta` already (computeRollupDelta). */
-  add(batch: Batch): void {
-    this.rows += batch.rows.count + batch.pendingCount;
-    for (const slice of batch.slices) {
-      let merged = this.slices[this.slices.length - 1];
-      if (merged?.run !== slice.run) {
-        merged = { ...slice, counts: ZERO_COUNTS() };
-        this.slices.push(merged);
-      }
-      addCounts(merged.counts, slice.counts);
-      merged.endBytes = slice.endBytes;
-      merged.endLine = slice.endLine;
-      merged.endsFile = slice.endsFile;
-    }
-  }
-}
-
-/** The file being read: its run and its header's columns. */
-interface CurrentFile {
-  run: RunState;
-  columns: ColumnMap;
-}
-
-/** One batch being filled by the parser, then committed as one transaction. */
-class Batch {
-  readonly rows: BatchRows;
-  /** The batch's rows for COPY; sized for typical rows (~115 bytes), it grows for longer ones. */
-  readonly encoder: BinaryCopyEncoder;
-  /** Bulk loads: rows whose id may be stored already, bound for activities_pending. */
-  readonly pending = new BinaryCopyEncoder(1 << 20);
-  pendingCount = 0;
-  rowStarts: number[] = [];
-  /** Rows whose id the Bloom filter has seen before: the only ones looked up before the COPY. */
-  maybeStored: number[] = [];
-  private body = Buffer.alloc(0); // reused between batches: the COPY body in event_id order
-  slices: RunSlice[] = [];
-  rejects: repo.RejectRecord[] = [];
-  rejectBytes = 0;
-
-  constructor(target: number) {
-    this.rows = new BatchRows(target);
-    this.encoder = new BinaryCopyEncoder(Math.max(1 << 16, target * 128));
-    this.encoder.header();
-    this.pending.header();
-  }
-
-  uuidOffset(i: number): number {
-    return (this.rowStarts[i] as number) + UUID_OFFSET_IN_ROW;
-  }
-
-  ids(rows: number[] = this.rowStarts.map((_, i) => i)): string[] {
-    return rows.map((i) => uuidText(this.encoder.buffer, this.uuidOffset(i)));
-  }
-
-  slice(run: RunState): RunSlice {
-    const last = this.slices[this.slices.length - 1];
-    if (last?.run === run) return last;
-    const slice = {
-      run,
-      counts: ZERO_COUNTS(),
-      endBytes: run.bytesCommitted,
-      endLine: run.nextLine,
-      endsFile: false,
-    };
-    this.slices.push(slice);
-    return slice;
-  }
-
-  get full(): boolean {
-    return (
-      this.rows.count + this.pendingCount >= this.rows.target ||
-      this.rejectBytes > MAX_PENDING_REJECT_BYTES
-    );
-  }
-
-  /**
-   * The COPY body: header, the rows not marked duplicate in event_id order, trailer. Sorted keys
-   * go into the unique index's pages in sequence instead of at random: measured 2-3x cheaper.
-   */
-  copyBody(): Buffer {
-    const source = this.encoder.buffer;
-    const count = this.rows.count;
-    // Sort by the first 32 bits of the UUID (enough for page locality), index packed in the low bits.
-    const keys = new Float64Array(count);
-    let kept = 0;
-    for (let i = 0; i < count; i++) {
-      if (this.rows.duplicate[i] === 1) continue;
-      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * 2 ** 21 + i;
-    }
-    const order = keys.subarray(0, kept).sort();
-    if (this.body.length < this.encoder.length + 2)
-      this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
-    const body = this.body;
-    let offset = source.copy(body, 0, 0, this.rowStarts[0] ?? this.encoder.length);
-    for (const key of order) {
-      const i = key % 2 ** 21;
-      offset += source.copy(
-        body,
-        offset,
-        this.rowStarts[i],
-        this.rowStarts[i + 1] ?? this.encoder.length,
-      );
-    }
-    offset += COPY_TRAILER.copy(body, offset);
-    return body.subarray(0, offset);
-  }
-
-  reset(): void {
-    this.rows.reset();
-    this.encoder.reset();
-    this.encoder.header();
-    this.pending.reset();
-    this.pending.header();
-    this.pendingCount = 0;
-    this.rowStarts = [];
-    this.maybeStored = [];
-    this.slices = [];
-    this.rejects = [];
-    this.rejectBytes = 0;
-  }
-}
 
 /**
  * Imports files in order through one connection that holds the import lock. A parser thread
