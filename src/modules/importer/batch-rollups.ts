@@ -6,6 +6,11 @@ export type RowFacts = Pick<
   'merchant' | 'month' | 'product' | 'status' | 'kycStage' | 'amountKobo'
 >;
 
+/** A RowFacts to be filled in place, row after row (no object per row). */
+export function emptyRowFacts(): RowFacts {
+  return { merchant: 0, month: 0, product: 0, status: 0, kycStage: 0, amountKobo: 0 };
+}
+
 /**
  * The rollup-relevant columns of one import batch, in typed arrays (a few bytes a row), and the
  * rollup deltas they produce once duplicates are known. Pure: no database.

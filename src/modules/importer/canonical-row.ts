@@ -1,5 +1,5 @@
 import type { BinaryCopyEncoder } from './binary-copy.js';
-import type { RowFacts } from './batch-rollups.js';
+import { emptyRowFacts, type RowFacts } from './batch-rollups.js';
 import {
   CHANNELS,
   EVENT_TYPES_BY_PRODUCT,
@@ -84,14 +84,7 @@ function hasLowerCase(source: Buffer, s: number, e: number): boolean {
 
 export class CanonicalRowEncoder {
   /** The rollup columns of the row last encoded. */
-  readonly facts: RowFacts = {
-    merchant: 0,
-    month: 0,
-    product: 0,
-    status: 0,
-    kycStage: 0,
-    amountKobo: 0,
-  };
+  readonly facts: RowFacts = emptyRowFacts();
   /** Field k of the record is `[starts[k], starts[k + 1] - 1)`. */
   private readonly starts: Int32Array;
   private readonly at: ColumnMap['index'];

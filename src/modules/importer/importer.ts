@@ -21,11 +21,11 @@ import {
   type RunSlice,
 } from './import-state.js';
 import { UuidBloom, UuidSet } from './uuid-set.js';
-import { BatchRows, computeRollupDelta, type RowFacts } from './batch-rollups.js';
+import { BatchRows, computeRollupDelta, emptyRowFacts, type RowFacts } from './batch-rollups.js';
 import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
-import { FACT_FIELDS, type ParsedChunk } from './parsed-chunk.js';
+import { loadFacts, type ParsedChunk } from './parsed-chunk.js';
 import { crashPoint } from './crash-point.js';
 import {
   judgeRow,
@@ -127,14 +127,7 @@ export class Importer {
   private stopRequested = false;
   private current: CurrentFile | null = null;
   private parser: FileParser | null = null;
-  private readonly chunkFacts: RowFacts = {
-    merchant: 0,
-    month: 0,
-    product: 0,
-    status: 0,
-    kycStage: 0,
-    amountKobo: 0,
-  };
+  private readonly chunkFacts = emptyRowFacts();
   private progress: ImportProgress = {
     filesTotal: 0,
     filesDone: 0,
@@ -424,13 +417,7 @@ export class Importer {
       const start = endOf(i - 1) + shift;
       const length = endOf(i) + shift - start;
       if (write !== start) buffer.copyWithin(write, start, start + length);
-      const f = i * FACT_FIELDS.length;
-      facts.merchant = chunk.facts[f] as number;
-      facts.month = chunk.facts[f + 1] as number;
-      facts.product = chunk.facts[f + 2] as number;
-      facts.status = chunk.facts[f + 3] as number;
-      facts.kycStage = chunk.facts[f + 4] as number;
-      facts.amountKobo = chunk.facts[f + 5] as number;
+      loadFacts(chunk.facts, i, facts);
       if (this.admit(counts, write, write + length, facts, 0)) write += length;
     }
     encoder.truncate(write);

@@ -1,3 +1,4 @@
+import type { RowFacts } from './batch-rollups.js';
 import type { ColumnMap, RejectReason } from './row-rules.js';
 
 /**
@@ -12,7 +13,7 @@ export interface ParsedChunk {
   encoded: Uint8Array;
   /** End offset in `encoded` of each row. */
   rowEnds: Int32Array;
-  /** FACT_FIELDS numbers per row. */
+  /** FACTS_PER_ROW numbers per row (storeFacts, loadFacts). */
   facts: Float64Array;
   /** Every other record, in order: `at` is the number of canonical rows before it in the chunk. */
   others: OtherRecord[];
@@ -32,15 +33,30 @@ export type OtherRecord =
   | { at: number; fields: string[]; line: number; raw: string }
   | { at: number; reason: RejectReason; line: number; raw: string; fieldCount?: number };
 
-/** The rollup columns of a canonical row in ParsedChunk.facts, in this order. */
-export const FACT_FIELDS = [
-  'merchant',
-  'month',
-  'product',
-  'status',
-  'kycStage',
-  'amountKobo',
-] as const;
+/** The rollup columns of a canonical row in ParsedChunk.facts. */
+export const FACTS_PER_ROW = 6;
+
+/** Writes row `row`'s rollup columns into `facts` (the parser thread's side). */
+export function storeFacts(facts: Float64Array, row: number, from: RowFacts): void {
+  const at = row * FACTS_PER_ROW;
+  facts[at] = from.merchant;
+  facts[at + 1] = from.month;
+  facts[at + 2] = from.product;
+  facts[at + 3] = from.status;
+  facts[at + 4] = from.kycStage;
+  facts[at + 5] = from.amountKobo;
+}
+
+/** Reads row `row`'s rollup columns from `facts` into `into` (the importing thread's side). */
+export function loadFacts(facts: Float64Array, row: number, into: RowFacts): void {
+  const at = row * FACTS_PER_ROW;
+  into.merchant = facts[at] as number;
+  into.month = facts[at + 1] as number;
+  into.product = facts[at + 2] as number;
+  into.status = facts[at + 3] as number;
+  into.kycStage = facts[at + 4] as number;
+  into.amountKobo = facts[at + 5] as number;
+}
 
 export interface ParseRequest {
   type: 'file';

@@ -9,7 +9,8 @@ import { BinaryCopyEncoder } from './binary-copy.js';
 import { CanonicalRowEncoder } from './canonical-row.js';
 import { CsvRecordSplitter, type RecordSink } from './csv-records.js';
 import {
-  FACT_FIELDS,
+  FACTS_PER_ROW,
+  storeFacts,
   type OtherRecord,
   type ParsedChunk,
   type ParseRequest,
@@ -25,7 +26,7 @@ export const CHUNKS_AHEAD = 4;
 class ChunkCollector implements RecordSink {
   private encoder = new BinaryCopyEncoder(2 << 20);
   private rowEnds = new Int32Array(16_384);
-  private facts = new Float64Array(16_384 * FACT_FIELDS.length);
+  private facts = new Float64Array(16_384 * FACTS_PER_ROW);
   private others: OtherRecord[] = [];
   private rows = 0;
   private readonly canonical: CanonicalRowEncoder;
@@ -38,14 +39,7 @@ class ChunkCollector implements RecordSink {
     const { encoder, canonical } = this;
     if (!canonical.encode(text, source, start, stop, encoder, this.request.runId)) return false;
     if (this.rows === this.rowEnds.length) this.grow();
-    const f = canonical.facts;
-    const at = this.rows * FACT_FIELDS.length;
-    this.facts[at] = f.merchant;
-    this.facts[at + 1] = f.month;
-    this.facts[at + 2] = f.product;
-    this.facts[at + 3] = f.status;
-    this.facts[at + 4] = f.kycStage;
-    this.facts[at + 5] = f.amountKobo;
+    storeFacts(this.facts, this.rows, canonical.facts);
     this.rowEnds[this.rows++] = encoder.length;
     return true;
   }
@@ -64,7 +58,7 @@ class ChunkCollector implements RecordSink {
       rows: this.rows,
       encoded: new Uint8Array(this.encoder.buffer.subarray(0, this.encoder.length)), // a copy
       rowEnds: this.rowEnds.slice(0, this.rows),
-      facts: this.facts.slice(0, this.rows * FACT_FIELDS.length),
+      facts: this.facts.slice(0, this.rows * FACTS_PER_ROW),
       others: this.others,
     };
     this.encoder.reset();
