@@ -1,13 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Config } from './config.js';
 import { registerDocs } from './http/docs.js';
 import { handleFrameworkError, registerErrorHandlers } from './http/errors.js';
 import { refuseNonFiniteNumbers } from './http/finite-numbers.js';
-import { registerRequestHooks } from './http/hooks.js';
+import { registerRequestHooks, requestIdFor } from './http/hooks.js';
 import { registerCors } from './http/security.js';
 import type { AnswerCache } from './modules/analytics/analytics.cache.js';
+import { AnswerFastLane, serverWithFastLane } from './modules/analytics/analytics.fast-lane.js';
 import { registerAnalyticsRoutes } from './modules/analytics/analytics.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
 import type { ImportQueue } from './modules/importer/import-queue.js';
@@ -36,19 +36,15 @@ export interface AppDeps {
   metrics: ServiceMetrics;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /** Builds the whole HTTP application; server.ts listens with it, tests use app.inject. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const fastLane = new AnswerFastLane(deps);
   const app = Fastify({
+    serverFactory: (handler, options) => serverWithFastLane(fastLane, handler, options),
     loggerInstance: deps.log,
     // hooks.ts logs one line per request, at a level that fits it.
     logController: new LogController({ disableRequestLogging: true }),
-    // A caller's X-Request-Id is kept when it is sane, so logs can be joined across services.
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: (request) => requestIdFor(request.headers['x-request-id']),
     // Requests the router cannot read (bad percent-encoding, an over-long path parameter) get the
     // contract's error body too, not Fastify's own.
     frameworkErrors: handleFrameworkError,
@@ -67,11 +63,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   refuseNonFiniteNumbers(app);
   registerRequestHooks(app);
   registerMetricsRoutes(app, deps.metrics);
-  await registerRateLimit(app, deps.config.rateLimitPerMinute);
+  const limiter = await registerRateLimit(app, deps.config.rateLimitPerMinute);
   await registerCors(app, deps.config.corsOrigins);
   await registerDocs(app, deps.version);
   await app.register(import('./modules/dashboard/dashboard.routes.js')); // GET /: the dashboard
-  registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady });
+  registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady, fastLane });
   registerImportRoutes(app, deps.pool);
   await registerUploadRoutes(app, { pool: deps.pool, queue: deps.imports, config: deps.config });
   registerHealthRoutes(app, {
@@ -81,6 +77,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     dataVersion: () => deps.cache.currentVersion,
     isReady: deps.isReady,
   });
+  app.addHook('preClose', (done) => {
+    fastLane.stop(); // requests while closing get Fastify's 503
+    done();
+  });
   await app.ready();
+  // At debug level every request is logged (hooks.ts): Fastify serves them all.
+  if (!['debug', 'trace'].includes(app.log.level)) fastLane.start(limiter);
   return app;
 }

@@ -1,5 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { securityHeaders } from './security.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A caller's X-Request-Id is kept when it is sane, so logs can be joined across services. */
+export function requestIdFor(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
 
 /**
  * On every response: the security headers, X-Request-Id and X-Process-Time (Fastify's own
