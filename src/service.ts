@@ -44,7 +44,6 @@ export async function startService(config: Config): Promise<Service> {
   });
   const log = pino({ level: config.logLevel });
   const imports = new ImportQueue({
-    pool: database.pool,
     databaseUrl: database.url,
     batchRows: config.importBatchRows,
     bulkLoad: config.importBulkLoad,

@@ -37,7 +37,6 @@ describe('HTTP hygiene', () => {
     });
     const log = pino({ level: 'silent' });
     const imports = new ImportQueue({
-      pool: database.pool,
       databaseUrl: db.url,
       batchRows: 1000,
       log,

@@ -1,17 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { ParsedChunk, ParseRequest, ParserMessage } from './parsed-chunk.js';
-
-function startParserThread(): Worker {
-  const source = import.meta.url.endsWith('.ts');
-  const entry = new URL(`./parser-thread.${source ? 'ts' : 'js'}`, import.meta.url);
-  // The thread keeps little alive (a few chunks): a small heap makes it collect early rather than
-  // grow towards V8's default limit, which is sized from the machine's memory.
-  const resourceLimits = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 };
-  if (!source) return new Worker(entry, { resourceLimits });
-  // Under the test runner this module is TypeScript source: the thread loads it through tsx.
-  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(boot, { eval: true, resourceLimits });
-}
+import { startThread } from './threads.js';
 
 /**
  * Parses files on a second thread (parser-thread.ts), so that reading, splitting and encoding
@@ -25,7 +14,12 @@ export class FileParser {
   private failure: Error | null = null;
 
   constructor() {
-    this.worker = startParserThread();
+    // The thread keeps little alive (a few chunks): a small heap makes it collect early rather
+    // than grow towards V8's default limit, which is sized from the machine's memory.
+    this.worker = startThread('parser-thread', {
+      maxOldGenerationSizeMb: 64,
+      maxYoungGenerationSizeMb: 8,
+    });
     this.worker.on('message', (message: ParserMessage) => this.deliver(message));
     this.worker.on('error', (error) => {
       this.failure ??= error;
