@@ -15,7 +15,7 @@ interface Replay {
   headers: string[];
 }
 
-/** Set per request (x-request-id, x-process-time) or by node:http itself. */
+/** Set per request (request id, time), by node:http itself, or by the lane (content-length). */
 const PER_REQUEST = new Set([
   'x-request-id',
   'x-process-time',
@@ -70,13 +70,13 @@ export class AnswerFastLane {
   /** Remembers a 200 answer Fastify is sending, with its headers as Fastify set them. */
   learn(
     request: IncomingMessage,
-    url: string,
     route: string,
     key: string,
     answer: Answer,
     headers: Record<string, string | number | string[] | undefined>,
   ): void {
     if (!this.open || !replayable(request)) return;
+    const url = request.url as string;
     if (!this.replays.has(url) && this.replays.size >= MAX_REPLAYS) return;
     const flat: string[] = [];
     for (const [name, value] of Object.entries(headers)) {

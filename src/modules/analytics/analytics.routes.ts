@@ -159,14 +159,7 @@ export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDep
           const sent = sending.get(request);
           if (sent && reply.statusCode === 200) {
             const route = request.routeOptions.url ?? request.url;
-            deps.fastLane.learn(
-              request.raw,
-              request.url,
-              route,
-              sent.key,
-              sent.answer,
-              reply.getHeaders(),
-            );
+            deps.fastLane.learn(request.raw, route, sent.key, sent.answer, reply.getHeaders());
           }
           done(null, payload);
         },
