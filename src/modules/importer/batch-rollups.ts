@@ -126,44 +126,126 @@ export function emptyRollupDelta(): RollupDelta {
   };
 }
 
-/**
- * Computes the rollup deltas of the batch rows that are not duplicates, added to `delta` when
- * given (the deltas of a transaction's earlier batches).
- */
-export function computeRollupDelta(rows: BatchRows, delta = emptyRollupDelta()): RollupDelta {
-  const sums = new Map<number, number>();
-  const exactSums = new Map<number, bigint>();
+/** Merchant numbers are the six digits of MRC-nnnnnn. */
+export const MERCHANT_NUMBERS = 1_000_000;
 
-  for (let i = 0; i < rows.count; i++) {
-    if (rows.duplicate[i] === 1) continue;
-    const merchant = rows.merchant[i] as number;
-    const month = rows.month[i] as number;
-    const product = rows.product[i] as number;
-    const status = rows.status[i] as number;
-    delta.productMerchants.add(pairKey(product, merchant));
-    delta.productMonthMerchants.add(tripleKey(product, month, merchant));
-    const counts = delta.productMonthStatus.get(pairKey(product, month)) ?? [0, 0, 0];
-    counts[status - 1] = (counts[status - 1] as number) + 1;
-    delta.productMonthStatus.set(pairKey(product, month), counts);
-    if (status !== STATUS_SUCCESS) continue;
-    const key = monthMerchantKey(month, merchant);
-    const kobo = rows.kobo[i] as number;
-    // Sums in doubles while they stay exact integers, spilling into BigInt beyond 2^53.
-    const sum = (sums.get(key) ?? 0) + kobo;
-    if (Number.isSafeInteger(sum)) sums.set(key, sum);
+/**
+ * Which (prefix, merchant) pairs were seen: a bitset over merchant numbers per prefix. A presence
+ * key made of three parts is a double beyond V8's small integers, so a Set of them allocated a
+ * number on every row and most of the importer's garbage came from there; a bit test does not.
+ */
+class PairSeen {
+  private readonly bitsets = new Map<number, Uint8Array>();
+
+  /** True the first time this pair is seen. */
+  firstTime(prefix: number, merchant: number): boolean {
+    let bits = this.bitsets.get(prefix);
+    if (bits === undefined) {
+      bits = new Uint8Array(MERCHANT_NUMBERS / 8);
+      this.bitsets.set(prefix, bits);
+    }
+    const mask = 1 << (merchant & 7);
+    const byte = bits[merchant >> 3] as number;
+    if ((byte & mask) !== 0) return false;
+    bits[merchant >> 3] = byte | mask;
+    return true;
+  }
+}
+
+/**
+ * SUCCESS kobo per (month, merchant), summed in doubles while they stay exact integers and
+ * spilling into BigInt beyond 2^53. Keyed month first, then merchant: both small integers, so
+ * finding a sum allocates nothing (a month-merchant key is not one).
+ */
+class MonthVolumeSums {
+  private readonly slots = new Map<number, Map<number, number>>();
+  private sums = new Float64Array(1024);
+  private keys: number[] = [];
+  private readonly exact = new Map<number, bigint>();
+
+  add(month: number, merchant: number, kobo: number): void {
+    let merchants = this.slots.get(month);
+    if (merchants === undefined) {
+      merchants = new Map();
+      this.slots.set(month, merchants);
+    }
+    let slot = merchants.get(merchant);
+    if (slot === undefined) {
+      slot = this.keys.length;
+      merchants.set(merchant, slot);
+      this.keys.push(monthMerchantKey(month, merchant));
+      if (slot === this.sums.length) this.grow();
+    }
+    const sum = (this.sums[slot] as number) + kobo;
+    if (Number.isSafeInteger(sum)) this.sums[slot] = sum;
     else {
-      exactSums.set(key, (exactSums.get(key) ?? 0n) + BigInt(sums.get(key) ?? 0) + BigInt(kobo));
-      sums.set(key, 0);
-    }
-    const stage = rows.kycStage[i] as number;
-    if (stage !== 0) {
-      delta.kycMerchants.add(pairKey(stage, merchant));
-      delta.kycMonthMerchants.add(tripleKey(stage, month, merchant));
+      const spilled = (this.exact.get(slot) ?? 0n) + BigInt(this.sums[slot] as number);
+      this.exact.set(slot, spilled + BigInt(kobo));
+      this.sums[slot] = 0;
     }
   }
-  for (const [key, sum] of sums) {
-    const before = delta.monthVolume.get(key) ?? 0n;
-    delta.monthVolume.set(key, before + BigInt(sum) + (exactSums.get(key) ?? 0n));
+
+  /** The sums so far, exact, by monthMerchantKey. */
+  totals(): Map<number, bigint> {
+    const totals = new Map<number, bigint>();
+    this.keys.forEach((key, slot) => {
+      totals.set(key, BigInt(this.sums[slot] as number) + (this.exact.get(slot) ?? 0n));
+    });
+    return totals;
   }
-  return delta;
+
+  private grow(): void {
+    const sums = new Float64Array(this.sums.length * 2);
+    sums.set(this.sums);
+    this.sums = sums;
+  }
+}
+
+/**
+ * Adds up the rollup deltas of the batch rows that are not duplicates, batch after batch (the
+ * batches of one transaction); `delta()` is what they add to the rollup tables.
+ */
+export class RollupDeltaBuilder {
+  private readonly presence = emptyRollupDelta();
+  private readonly productMonthSeen = new PairSeen();
+  private readonly kycMonthSeen = new PairSeen();
+  private readonly volume = new MonthVolumeSums();
+
+  add(rows: BatchRows): this {
+    const { presence } = this;
+    for (let i = 0; i < rows.count; i++) {
+      if (rows.duplicate[i] === 1) continue;
+      const merchant = rows.merchant[i] as number;
+      const month = rows.month[i] as number;
+      const product = rows.product[i] as number;
+      const status = rows.status[i] as number;
+      presence.productMerchants.add(pairKey(product, merchant));
+      if (this.productMonthSeen.firstTime(pairKey(product, month), merchant))
+        presence.productMonthMerchants.add(tripleKey(product, month, merchant));
+      let counts = presence.productMonthStatus.get(pairKey(product, month));
+      if (counts === undefined) {
+        counts = [0, 0, 0];
+        presence.productMonthStatus.set(pairKey(product, month), counts);
+      }
+      counts[status - 1] = (counts[status - 1] as number) + 1;
+      if (status !== STATUS_SUCCESS) continue;
+      this.volume.add(month, merchant, rows.kobo[i] as number);
+      const stage = rows.kycStage[i] as number;
+      if (stage !== 0) {
+        presence.kycMerchants.add(pairKey(stage, merchant));
+        if (this.kycMonthSeen.firstTime(pairKey(stage, month), merchant))
+          presence.kycMonthMerchants.add(tripleKey(stage, month, merchant));
+      }
+    }
+    return this;
+  }
+
+  delta(): RollupDelta {
+    return { ...this.presence, monthVolume: this.volume.totals() };
+  }
+}
+
+/** The rollup deltas of the batch rows that are not duplicates. */
+export function computeRollupDelta(rows: BatchRows): RollupDelta {
+  return new RollupDeltaBuilder().add(rows).delta();
 }

@@ -119,6 +119,8 @@ function scanSkipped(
 
 export class CsvRecordSplitter {
   private carry: Buffer = Buffer.alloc(0);
+  /** The carry and the next chunk, joined: one buffer filled again for every chunk. */
+  private joined: Buffer = Buffer.alloc(0);
   /** Set while the rest of an over-long record is skipped (not kept in memory). */
   private skipping: Quoting | null = null;
   private bytesFed = 0;
@@ -148,7 +150,7 @@ export class CsvRecordSplitter {
   }
 
   private consume(chunk: Buffer): void {
-    let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
+    let data = this.carry.length > 0 ? this.join(this.carry, chunk) : chunk;
     this.carry = Buffer.alloc(0);
     if (this.skipping !== null) {
       const scan = scanSkipped(data, 0, this.skipping);
@@ -170,6 +172,18 @@ export class CsvRecordSplitter {
     this.keepPartial(Buffer.concat([rest, data.subarray(lastNewline + 1)]));
   }
 
+  /**
+   * `carry` then `chunk` in one buffer. A new buffer for every chunk (Buffer.concat) came to the
+   * size of the file in allocations, which the allocator kept as the importer's RSS grew.
+   */
+  private join(carry: Buffer, chunk: Buffer): Buffer {
+    const length = carry.length + chunk.length;
+    if (this.joined.length < length) this.joined = Buffer.allocUnsafe(Math.ceil(length * 1.25));
+    carry.copy(this.joined, 0);
+    chunk.copy(this.joined, carry.length);
+    return this.joined.subarray(0, length);
+  }
+
   /** Flushes the last record when the input has no trailing line break. */
   end(): void {
     if (this.skipping !== null || this.carry.length === 0) return;
@@ -182,7 +196,7 @@ export class CsvRecordSplitter {
   private keepPartial(partial: Buffer): void {
     // One byte of slack: a record of exactly 64 KiB may be followed by the CR of its CRLF.
     if (partial.length <= MAX_RECORD_BYTES + 1) {
-      this.carry = partial;
+      this.carry = Buffer.from(partial); // a copy: the reader fills the pushed buffer again
       return;
     }
     // The record already exceeds the cap: report it, then skip it without keeping it in memory.

@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import type { ParsedChunk, ParseRequest, ParserMessage } from './parsed-chunk.js';
+import type { CreditMessage, ParsedChunk, ParseRequest, ParserMessage } from './parsed-chunk.js';
 import { startThread } from './threads.js';
 
 /**
@@ -37,10 +37,24 @@ export class FileParser {
     for (;;) {
       const message = await this.next();
       if (message.type === 'error') throw new Error(`reading ${request.file}: ${message.message}`);
-      this.worker.postMessage({ type: 'credit' });
       yield message.chunk;
+      this.giveBack(message.chunk);
       if (message.chunk.final) return;
     }
+  }
+
+  /** The chunk's rows were taken (copied out): its buffers go back to be filled again. */
+  private giveBack(chunk: ParsedChunk): void {
+    const buffers = {
+      encoded: chunk.encoded.buffer as ArrayBuffer,
+      rowEnds: chunk.rowEnds.buffer as ArrayBuffer,
+      facts: chunk.facts.buffer as ArrayBuffer,
+    };
+    this.worker.postMessage({ type: 'credit', buffers } satisfies CreditMessage, [
+      buffers.encoded,
+      buffers.rowEnds,
+      buffers.facts,
+    ]);
   }
 
   async close(): Promise<void> {

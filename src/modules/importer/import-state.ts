@@ -1,6 +1,6 @@
 import type { FileOutcome } from './importer.js';
 import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
-import { BatchRows, emptyRollupDelta, splitPair, type RollupDelta } from './batch-rollups.js';
+import { BatchRows, MERCHANT_NUMBERS, RollupDeltaBuilder, splitPair } from './batch-rollups.js';
 import type * as repo from './importer.repository.js';
 import { WARNING_KINDS, type ColumnMap, type WarningKind } from './row-rules.js';
 import { uuidText } from './uuid-set.js';
@@ -119,7 +119,6 @@ export const PRESENCE_FIELDS: PresenceField[] = [
 export class KnownPresence {
   private readonly bitsets = new Map<number, Uint8Array>();
   private static readonly MAX_BITSETS = 48; // x 125 KB
-  private static readonly MERCHANT_NUMBERS = 1_000_000; // the six digits of MRC-nnnnnn
 
   filter(field: PresenceField, keys: Set<number>): Set<number> {
     const fresh = new Set<number>();
@@ -149,7 +148,7 @@ export class KnownPresence {
     if (bits !== undefined)
       this.bitsets.delete(slot); // re-inserted below: most recent last
     else {
-      bits = new Uint8Array(KnownPresence.MERCHANT_NUMBERS / 8);
+      bits = new Uint8Array(MERCHANT_NUMBERS / 8);
       if (this.bitsets.size === KnownPresence.MAX_BITSETS)
         this.bitsets.delete(this.bitsets.keys().next().value as number);
     }
@@ -161,11 +160,11 @@ export class KnownPresence {
 /** Batches written in one transaction, not committed yet: their rows, rollups and file slices. */
 export class OpenTransaction {
   rows = 0;
-  readonly delta: RollupDelta = emptyRollupDelta();
+  readonly rollups = new RollupDeltaBuilder();
   /** A slice per run in order: the batches' counts added up, the ends of the latest. */
   readonly slices: RunSlice[] = [];
 
-  /** Adds a written batch; its rollups went into `delta` already (computeRollupDelta). */
+  /** Adds a written batch; its rollups went into `rollups` already. */
   add(batch: Batch): void {
     this.rows += batch.rows.count + batch.pendingCount;
     for (const slice of batch.slices) {

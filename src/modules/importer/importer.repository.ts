@@ -72,10 +72,16 @@ const UNIQUE_VIOLATION = '23505';
 /**
  * COPYs encoded rows straight into activities inside a savepoint. Returns false, with the
  * savepoint rolled back, when a row's event_id is already stored (the caller then removes the
- * duplicates and copies again); the unique key itself never admits one.
+ * duplicates and copies again); the unique key itself never admits one. During a bulk load
+ * (`keyed` false) there is no key to refuse a row, so no savepoint: two round trips fewer a batch,
+ * each of which waited for the importing thread to come back to the socket.
  */
-export async function copyIntoActivities(client: pg.Client, body: Buffer): Promise<boolean> {
-  await client.query('SAVEPOINT batch_copy');
+export async function copyIntoActivities(
+  client: pg.Client,
+  body: Buffer,
+  keyed = true,
+): Promise<boolean> {
+  if (keyed) await client.query('SAVEPOINT batch_copy');
   const stream = client.query(
     copyFrom(`COPY activities (${ACTIVITY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
   );
@@ -89,10 +95,10 @@ export async function copyIntoActivities(client: pg.Client, body: Buffer): Promi
     }
     stream.end(body.subarray(sent));
     await finished(stream);
-    await client.query('RELEASE SAVEPOINT batch_copy');
+    if (keyed) await client.query('RELEASE SAVEPOINT batch_copy');
     return true;
   } catch (error) {
-    if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
+    if (!keyed || (error as { code?: string }).code !== UNIQUE_VIOLATION) throw error;
     await client.query('ROLLBACK TO SAVEPOINT batch_copy');
     return false;
   }

@@ -68,5 +68,22 @@ export interface ParseRequest {
   runId: number;
 }
 
+/**
+ * A chunk's buffers, handed back to the parsing thread once their rows are taken: it fills them
+ * again rather than allocate new ones for every chunk, which left freed chunks scattered over the
+ * memory allocator's arenas (the importer's peak RSS grew by ~100 MB over a 10 M-row import).
+ */
+export interface ChunkBuffers {
+  encoded: ArrayBuffer;
+  rowEnds: ArrayBuffer;
+  facts: ArrayBuffer;
+}
+
+/** The importing thread took a chunk: one more may be sent, into these buffers. */
+export interface CreditMessage {
+  type: 'credit';
+  buffers: ChunkBuffers;
+}
+
 export type ParserMessage =
   { type: 'chunk'; chunk: ParsedChunk } | { type: 'error'; message: string };
