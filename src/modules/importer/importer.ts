@@ -465,8 +465,7 @@ export class Importer {
       counts.rowsDuplicate += 1;
       return false;
     }
-    if (this.staged.mightContain(buffer, idOffset)) batch.maybeStored.push(batch.rowStarts.length);
-    else this.staged.add(buffer, idOffset);
+    if (this.staged.add(buffer, idOffset)) batch.maybeStored.push(batch.rowStarts.length);
     batch.rowStarts.push(start);
     batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;
@@ -488,7 +487,7 @@ export class Importer {
     const batch = this.batch;
     const buffer = batch.encoder.buffer;
     const idOffset = start + UUID_OFFSET_IN_ROW;
-    if (this.staged.mightContain(buffer, idOffset)) {
+    if (this.staged.add(buffer, idOffset)) {
       // A repeat of a row of the last few batches is a duplicate for sure, whatever that row
       // turns out to be: only the others need the rebuilt key.
       if (this.seenRecently(buffer, idOffset)) {
@@ -500,7 +499,6 @@ export class Importer {
       counts.rowsPending += 1;
       return false;
     }
-    this.staged.add(buffer, idOffset);
     (this.recentIds[0] as UuidSet).add(buffer, idOffset);
     batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;

@@ -117,31 +117,51 @@ export function uuidText(bytes: Buffer, offset: number): string {
 export class UuidBloom {
   private static readonly BLOCKS = 1 << 18; // 2^18 blocks x 512 bits = 16 MiB
   private readonly bits = new Uint32Array(UuidBloom.BLOCKS * 16);
+  /** The four words of the block the id maps to (set by `locate`; one cache line). */
+  private readonly at = new Int32Array(4);
+  private readonly masks = new Int32Array(4);
 
-  add(bytes: Buffer, offset: number): void {
-    const base = this.block(bytes, offset);
-    for (let k = 1; k <= 3; k++) {
-      const bit = bytes.readUInt32BE(offset + 4 * k) & 511;
-      this.bits[base + (bit >>> 5)] = (this.bits[base + (bit >>> 5)] as number) | (1 << (bit & 31));
+  /**
+   * Adds the id; returns whether it may have been added before (false: certainly new). One pass
+   * over the id's bytes and its block: test-then-add as two calls read them twice, and this is
+   * called for every row of an import.
+   */
+  add(bytes: Buffer, offset: number): boolean {
+    this.locate(bytes, offset);
+    const { bits, at, masks } = this;
+    let present = true;
+    for (let k = 0; k < 4; k++) {
+      const word = bits[at[k] as number] as number;
+      if ((word & (masks[k] as number)) === 0) present = false;
+      bits[at[k] as number] = word | (masks[k] as number);
     }
-    const extra = (bytes.readUInt32BE(offset) >>> 16) & 511;
-    this.bits[base + (extra >>> 5)] =
-      (this.bits[base + (extra >>> 5)] as number) | (1 << (extra & 31));
+    return present;
   }
 
   mightContain(bytes: Buffer, offset: number): boolean {
-    const base = this.block(bytes, offset);
-    for (let k = 1; k <= 3; k++) {
-      const bit = bytes.readUInt32BE(offset + 4 * k) & 511;
-      if (((this.bits[base + (bit >>> 5)] as number) & (1 << (bit & 31))) === 0) return false;
+    this.locate(bytes, offset);
+    for (let k = 0; k < 4; k++) {
+      if (((this.bits[this.at[k] as number] as number) & (this.masks[k] as number)) === 0)
+        return false;
     }
-    const extra = (bytes.readUInt32BE(offset) >>> 16) & 511;
-    return ((this.bits[base + (extra >>> 5)] as number) & (1 << (extra & 31))) !== 0;
+    return true;
   }
 
-  private block(bytes: Buffer, offset: number): number {
-    const mixed =
-      Math.imul(bytes.readUInt32BE(offset) ^ bytes.readUInt32BE(offset + 12), 0x9e3779b1) >>> 0;
-    return (mixed & (UuidBloom.BLOCKS - 1)) * 16;
+  /** Four bits inside one 512-bit block: the block from words 0 and 3, the bits from all four. */
+  private locate(bytes: Buffer, offset: number): void {
+    const w0 = bytes.readUInt32BE(offset);
+    const w1 = bytes.readUInt32BE(offset + 4);
+    const w2 = bytes.readUInt32BE(offset + 8);
+    const w3 = bytes.readUInt32BE(offset + 12);
+    const base = ((Math.imul(w0 ^ w3, 0x9e3779b1) >>> 0) & (UuidBloom.BLOCKS - 1)) * 16;
+    this.bit(0, base, w1 & 511);
+    this.bit(1, base, w2 & 511);
+    this.bit(2, base, w3 & 511);
+    this.bit(3, base, (w0 >>> 16) & 511);
+  }
+
+  private bit(k: number, base: number, bit: number): void {
+    this.at[k] = base + (bit >>> 5);
+    this.masks[k] = 1 << (bit & 31);
   }
 }
