@@ -130,76 +130,21 @@ export function emptyRollupDelta(): RollupDelta {
 export const MERCHANT_NUMBERS = 1_000_000;
 
 /**
- * Which (prefix, merchant) pairs were seen: a bitset over merchant numbers per prefix. A presence
- * key made of three parts is a double beyond V8's small integers, so a Set of them allocated a
- * number on every row and most of the importer's garbage came from there; a bit test does not.
+ * The rollups of one month in a transaction, indexed by product or KYC stage code: which merchants
+ * were seen (a bitset over merchant numbers; null past the builder's cap), the status counts, and
+ * where each merchant's SUCCESS sum is kept. Rows come month after month, so a row finds all of it
+ * by array index: a presence key made of three parts is a double beyond V8's small integers, and
+ * a Set of them had allocated a number on every row.
  */
-class PairSeen {
-  private readonly bitsets = new Map<number, Uint8Array>();
-
-  /** True the first time this pair is seen. */
-  firstTime(prefix: number, merchant: number): boolean {
-    let bits = this.bitsets.get(prefix);
-    if (bits === undefined) {
-      bits = new Uint8Array(MERCHANT_NUMBERS / 8);
-      this.bitsets.set(prefix, bits);
-    }
-    const mask = 1 << (merchant & 7);
-    const byte = bits[merchant >> 3] as number;
-    if ((byte & mask) !== 0) return false;
-    bits[merchant >> 3] = byte | mask;
-    return true;
-  }
+class MonthRollups {
+  readonly productSeen: Array<Uint8Array | null> = [];
+  readonly kycSeen: Array<Uint8Array | null> = [];
+  readonly statusCounts: Array<[number, number, number]> = [];
+  readonly volumeSlots = new Map<number, number>();
 }
 
-/**
- * SUCCESS kobo per (month, merchant), summed in doubles while they stay exact integers and
- * spilling into BigInt beyond 2^53. Keyed month first, then merchant: both small integers, so
- * finding a sum allocates nothing (a month-merchant key is not one).
- */
-class MonthVolumeSums {
-  private readonly slots = new Map<number, Map<number, number>>();
-  private sums = new Float64Array(1024);
-  private keys: number[] = [];
-  private readonly exact = new Map<number, bigint>();
-
-  add(month: number, merchant: number, kobo: number): void {
-    let merchants = this.slots.get(month);
-    if (merchants === undefined) {
-      merchants = new Map();
-      this.slots.set(month, merchants);
-    }
-    let slot = merchants.get(merchant);
-    if (slot === undefined) {
-      slot = this.keys.length;
-      merchants.set(merchant, slot);
-      this.keys.push(monthMerchantKey(month, merchant));
-      if (slot === this.sums.length) this.grow();
-    }
-    const sum = (this.sums[slot] as number) + kobo;
-    if (Number.isSafeInteger(sum)) this.sums[slot] = sum;
-    else {
-      const spilled = (this.exact.get(slot) ?? 0n) + BigInt(this.sums[slot] as number);
-      this.exact.set(slot, spilled + BigInt(kobo));
-      this.sums[slot] = 0;
-    }
-  }
-
-  /** The sums so far, exact, by monthMerchantKey. */
-  totals(): Map<number, bigint> {
-    const totals = new Map<number, bigint>();
-    this.keys.forEach((key, slot) => {
-      totals.set(key, BigInt(this.sums[slot] as number) + (this.exact.get(slot) ?? 0n));
-    });
-    return totals;
-  }
-
-  private grow(): void {
-    const sums = new Float64Array(this.sums.length * 2);
-    sums.set(this.sums);
-    this.sums = sums;
-  }
-}
+/** At most this many month bitsets per transaction (~125 KB each); beyond, the Sets dedupe. */
+const MAX_MONTH_BITSETS = 64;
 
 /**
  * Adds up the rollup deltas of the batch rows that are not duplicates, batch after batch (the
@@ -207,9 +152,16 @@ class MonthVolumeSums {
  */
 export class RollupDeltaBuilder {
   private readonly presence = emptyRollupDelta();
-  private readonly productMonthSeen = new PairSeen();
-  private readonly kycMonthSeen = new PairSeen();
-  private readonly volume = new MonthVolumeSums();
+  private readonly productSeen: Uint8Array[] = [];
+  private readonly kycSeen: Uint8Array[] = [];
+  private readonly months = new Map<number, MonthRollups>();
+  private monthBitsets = 0;
+  private month = -1;
+  private current = new MonthRollups();
+  /** SUCCESS kobo per (month, merchant) slot, exact while below 2^53, then spilled to `exact`. */
+  private sums = new Float64Array(1024);
+  private readonly sumKeys: number[] = [];
+  private readonly exact = new Map<number, bigint>();
 
   add(rows: BatchRows): this {
     const { presence } = this;
@@ -219,30 +171,96 @@ export class RollupDeltaBuilder {
       const month = rows.month[i] as number;
       const product = rows.product[i] as number;
       const status = rows.status[i] as number;
-      presence.productMerchants.add(pairKey(product, merchant));
-      if (this.productMonthSeen.firstTime(pairKey(product, month), merchant))
+      if (month !== this.month) this.enterMonth(month);
+      const current = this.current;
+      if (firstTime(this.productSeen, product, merchant))
+        presence.productMerchants.add(pairKey(product, merchant));
+      if (this.firstTimeInMonth(current.productSeen, product, merchant))
         presence.productMonthMerchants.add(tripleKey(product, month, merchant));
-      let counts = presence.productMonthStatus.get(pairKey(product, month));
-      if (counts === undefined) {
-        counts = [0, 0, 0];
-        presence.productMonthStatus.set(pairKey(product, month), counts);
-      }
+      const counts = (current.statusCounts[product] ??= [0, 0, 0]);
       counts[status - 1] = (counts[status - 1] as number) + 1;
       if (status !== STATUS_SUCCESS) continue;
-      this.volume.add(month, merchant, rows.kobo[i] as number);
+      this.addVolume(month, merchant, rows.kobo[i] as number);
       const stage = rows.kycStage[i] as number;
-      if (stage !== 0) {
+      if (stage === 0) continue;
+      if (firstTime(this.kycSeen, stage, merchant))
         presence.kycMerchants.add(pairKey(stage, merchant));
-        if (this.kycMonthSeen.firstTime(pairKey(stage, month), merchant))
-          presence.kycMonthMerchants.add(tripleKey(stage, month, merchant));
-      }
+      if (this.firstTimeInMonth(current.kycSeen, stage, merchant))
+        presence.kycMonthMerchants.add(tripleKey(stage, month, merchant));
     }
     return this;
   }
 
   delta(): RollupDelta {
-    return { ...this.presence, monthVolume: this.volume.totals() };
+    const productMonthStatus = new Map<number, [number, number, number]>();
+    for (const [month, rollups] of this.months) {
+      rollups.statusCounts.forEach((counts, product) => {
+        productMonthStatus.set(pairKey(product, month), [...counts]);
+      });
+    }
+    const monthVolume = new Map<number, bigint>();
+    this.sumKeys.forEach((key, slot) => {
+      monthVolume.set(key, BigInt(this.sums[slot] as number) + (this.exact.get(slot) ?? 0n));
+    });
+    return { ...this.presence, productMonthStatus, monthVolume };
   }
+
+  private enterMonth(month: number): void {
+    let rollups = this.months.get(month);
+    if (rollups === undefined) {
+      rollups = new MonthRollups();
+      this.months.set(month, rollups);
+    }
+    this.month = month;
+    this.current = rollups;
+  }
+
+  /** Like firstTime, for a month's bitsets: past the cap, every pair is new (the Set dedupes). */
+  private firstTimeInMonth(seen: Array<Uint8Array | null>, code: number, merchant: number) {
+    let bits = seen[code];
+    if (bits === undefined) {
+      bits = this.monthBitsets < MAX_MONTH_BITSETS ? new Uint8Array(MERCHANT_NUMBERS / 8) : null;
+      if (bits !== null) this.monthBitsets += 1;
+      seen[code] = bits;
+    }
+    return bits === null || testAndSet(bits, merchant);
+  }
+
+  private addVolume(month: number, merchant: number, kobo: number): void {
+    const slots = this.current.volumeSlots;
+    let slot = slots.get(merchant);
+    if (slot === undefined) {
+      slot = this.sumKeys.length;
+      slots.set(merchant, slot);
+      this.sumKeys.push(monthMerchantKey(month, merchant));
+      if (slot === this.sums.length) {
+        const sums = new Float64Array(this.sums.length * 2);
+        sums.set(this.sums);
+        this.sums = sums;
+      }
+    }
+    const sum = (this.sums[slot] as number) + kobo;
+    if (Number.isSafeInteger(sum)) this.sums[slot] = sum;
+    else {
+      const spilled = (this.exact.get(slot) ?? 0n) + BigInt(this.sums[slot] as number);
+      this.exact.set(slot, spilled + BigInt(kobo));
+      this.sums[slot] = 0;
+    }
+  }
+}
+
+/** Sets the merchant's bit; true when it was not set. */
+function testAndSet(bits: Uint8Array, merchant: number): boolean {
+  const mask = 1 << (merchant & 7);
+  const byte = bits[merchant >> 3] as number;
+  if ((byte & mask) !== 0) return false;
+  bits[merchant >> 3] = byte | mask;
+  return true;
+}
+
+/** True the first time (code, merchant) is seen; a bitset per code (few: products, stages). */
+function firstTime(seen: Uint8Array[], code: number, merchant: number): boolean {
+  return testAndSet((seen[code] ??= new Uint8Array(MERCHANT_NUMBERS / 8)), merchant);
 }
 
 /** The rollup deltas of the batch rows that are not duplicates. */
