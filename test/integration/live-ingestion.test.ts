@@ -184,7 +184,7 @@ describe('when a CSV file is uploaded with the admin token', () => {
     const response = await ctx.service.app.inject('/metrics');
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toContain('text/plain');
-    const text = response.body;
+    let text = response.body;
     const runs = (await ctx.service.app.inject('/imports')).json().items as Array<
       Record<string, number>
     >;
@@ -195,6 +195,13 @@ describe('when a CSV file is uploaded with the admin token', () => {
     expect(text).toMatch(
       /http_request_duration_seconds_count\{method="GET",route="\/analytics\/kyc-funnel",status="200"\} [1-9]/,
     );
+    // The last upload's commit reaches the cache by NOTIFY, maybe between the request and this
+    // line: the gauge must show the version served at the time, read again until it holds still.
+    await eventually(async () => {
+      const served = ctx.service.cache.currentVersion;
+      text = (await ctx.service.app.inject('/metrics')).body;
+      return served === ctx.service.cache.currentVersion;
+    });
     expect(text).toContain(`data_version ${ctx.service.cache.currentVersion}`);
     expect(text).toMatch(/import_rejected_rows\{reason="[a-z_]+"\} [1-9]/);
     expect(text).toMatch(/import_duration_seconds_count [1-9]/);
