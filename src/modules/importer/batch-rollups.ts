@@ -115,17 +115,6 @@ export interface RollupDelta {
   productMonthStatus: Map<number, [number, number, number]>;
 }
 
-export function emptyRollupDelta(): RollupDelta {
-  return {
-    monthVolume: new Map(),
-    productMerchants: new Set(),
-    productMonthMerchants: new Set(),
-    kycMerchants: new Set(),
-    kycMonthMerchants: new Set(),
-    productMonthStatus: new Map(),
-  };
-}
-
 /** Merchant numbers are the six digits of MRC-nnnnnn. */
 export const MERCHANT_NUMBERS = 1_000_000;
 
@@ -151,7 +140,16 @@ const MAX_MONTH_BITSETS = 64;
  * batches of one transaction); `delta()` is what they add to the rollup tables.
  */
 export class RollupDeltaBuilder {
-  private readonly presence = emptyRollupDelta();
+  /** The presence keys seen for the first time in this transaction. */
+  private readonly presence: Pick<
+    RollupDelta,
+    'productMerchants' | 'productMonthMerchants' | 'kycMerchants' | 'kycMonthMerchants'
+  > = {
+    productMerchants: new Set(),
+    productMonthMerchants: new Set(),
+    kycMerchants: new Set(),
+    kycMonthMerchants: new Set(),
+  };
   private readonly productSeen: Uint8Array[] = [];
   private readonly kycSeen: Uint8Array[] = [];
   private readonly months = new Map<number, MonthRollups>();
