@@ -191,6 +191,16 @@ describe('CsvRecordSplitter: end of input', () => {
     expect(events).toEqual([rec(['a', 'b'], 1), rec(['c', 'd'], 2)]);
   });
 
+  it('when the splitter is restarted mid-record, then nothing of the old input reaches the new one', () => {
+    const { splitter, events } = collector();
+    splitter.push(Buffer.from('a,b\nc,"open quote, no end'));
+    splitter.restart(7);
+    splitter.push(Buffer.from('x,y\nz,w\n'));
+    splitter.end();
+    expect(events).toEqual([rec(['a', 'b'], 1), rec(['x', 'y'], 7), rec(['z', 'w'], 8)]);
+    expect(splitter.consumedBytes).toBe(8);
+  });
+
   it('when the last record ends in a bare CR, then the CR is not part of the field', () => {
     expect(split('a,b\r')).toEqual([rec(['a', 'b'], 1)]);
   });

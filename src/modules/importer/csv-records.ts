@@ -134,6 +134,14 @@ export class CsvRecordSplitter {
     this.line = startLine;
   }
 
+  /** Starts a new input at `startLine`, keeping the join buffer (one splitter for many files). */
+  restart(startLine = 1): void {
+    this.carry = Buffer.alloc(0);
+    this.skipping = null;
+    this.bytesFed = 0;
+    this.line = startLine;
+  }
+
   /** Byte offset, relative to the first pushed byte, just after the last complete record. */
   get consumedBytes(): number {
     return this.bytesFed - this.carry.length;

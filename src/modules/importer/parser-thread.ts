@@ -20,26 +20,39 @@ import {
 } from './parsed-chunk.js';
 import type { RejectReason } from './row-rules.js';
 
-const READ_CHUNK_BYTES = 1 << 20;
+/**
+ * 896 KiB, so that a chunk plus the carried partial record (<= 64 KiB) decodes to a latin1 string
+ * below Node's external-string threshold (~1,007 KiB): smaller strings live on V8's heap, larger
+ * ones in a malloc'd block per chunk, which the allocator kept as RSS (measured with perf).
+ */
+const READ_CHUNK_BYTES = 896 * 1024;
 /** Chunks sent and not yet taken: the parser stays at most this far ahead (bounded memory). */
 export const CHUNKS_AHEAD = 4;
 
-/** Collects one chunk's records as the splitter hands them over. */
+/**
+ * Collects one chunk's records as the splitter hands them over. One collector serves every file
+ * of the thread (`startFile`), so its buffers are allocated once rather than per file.
+ */
 class ChunkCollector implements RecordSink {
   private encoder = new BinaryCopyEncoder(2 << 20);
   private rowEnds = new Int32Array(16_384);
   private facts = new Float64Array(16_384 * FACTS_PER_ROW);
   private others: OtherRecord[] = [];
   private rows = 0;
-  private readonly canonical: CanonicalRowEncoder;
+  private runId = 0;
+  private canonical: CanonicalRowEncoder | null = null;
 
-  constructor(private readonly request: ParseRequest) {
+  startFile(request: ParseRequest): void {
+    this.runId = request.runId;
     this.canonical = new CanonicalRowEncoder(request.columns);
+    this.encoder.reset();
+    this.rows = 0;
+    this.others = [];
   }
 
   plainRecord(text: string, source: Buffer, start: number, stop: number): boolean {
     const { encoder, canonical } = this;
-    if (!canonical.encode(text, source, start, stop, encoder, this.request.runId)) return false;
+    if (!canonical?.encode(text, source, start, stop, encoder, this.runId)) return false;
     if (this.rows === this.rowEnds.length) this.grow();
     storeFacts(this.facts, this.rows, canonical.facts);
     this.rowEnds[this.rows++] = encoder.length;
@@ -109,17 +122,35 @@ async function sendInTurn(chunk: ParsedChunk): Promise<void> {
   ]);
 }
 
+/**
+ * The thread's reading state, kept from file to file: one read buffer filled again and again, one
+ * collector, one splitter. New ones per read or per file (as a read stream does) left their freed
+ * buffers scattered over the allocator's arenas, and the importer's RSS grew with the import.
+ */
+const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+const collector = new ChunkCollector();
+const splitter = new CsvRecordSplitter(collector);
+/** Files are parsed one at a time: the importing thread asks for the next once it has the last. */
+let parsing = false;
+
 async function parseFile(request: ParseRequest): Promise<void> {
-  const collector = new ChunkCollector(request);
-  const splitter = new CsvRecordSplitter(collector, request.line);
+  if (parsing) throw new Error('a file was asked for while another was being parsed');
+  parsing = true;
+  try {
+    await parseWholeFile(request);
+  } finally {
+    parsing = false;
+  }
+}
+
+async function parseWholeFile(request: ParseRequest): Promise<void> {
+  collector.startFile(request);
+  splitter.restart(request.line);
   const position = () => ({
     consumedBytes: splitter.consumedBytes,
     line: splitter.line,
     atRecordBoundary: splitter.atRecordBoundary,
   });
-  // One read buffer, filled again and again: a new buffer per read (as a read stream does) left
-  // ~1 GB of freed buffers per 10 M rows for the allocator to scatter over its arenas.
-  const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   const handle = await open(request.file, 'r');
   try {
     for (let at = request.start; ;) {
