@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   BatchRows,
-  computeRollupDelta,
+  RollupDeltaBuilder,
+  type RollupDelta,
   monthMerchantKey,
   pairKey,
   splitPair,
@@ -18,6 +19,9 @@ import {
 } from '../../src/modules/importer/row-rules.js';
 
 const P = (name: (typeof PRODUCTS)[number]): number => PRODUCTS.indexOf(name) + 1;
+
+/** The rollup deltas of the batch rows that are not duplicates. */
+const deltaOf = (rows: BatchRows): RollupDelta => new RollupDeltaBuilder().add(rows).delta();
 
 function row(overrides: Partial<ActivityRow> = {}): ActivityRow {
   return {
@@ -47,7 +51,7 @@ function batchOf(rows: ActivityRow[], duplicates: number[] = []): BatchRows {
 }
 
 /** The month volume map as readable entries: [month, merchant, kobo as text]. */
-function volumes(delta: ReturnType<typeof computeRollupDelta>): Array<[number, number, string]> {
+function volumes(delta: RollupDelta): Array<[number, number, string]> {
   return [...delta.monthVolume.entries()]
     .map(([key, kobo]): [number, number, string] => {
       const [month, merchant] = splitPair(key);
@@ -130,13 +134,13 @@ describe('BatchRows', () => {
     const batch = batchOf([row({ merchant: 1 })], [0]);
     batch.reset();
     batch.add(row({ merchant: 2 }), 0, 0);
-    expect(volumes(computeRollupDelta(batch))).toEqual([[202401, 2, '100']]);
+    expect(volumes(deltaOf(batch))).toEqual([[202401, 2, '100']]);
   });
 });
 
-describe('computeRollupDelta', () => {
+describe('RollupDeltaBuilder: one batch', () => {
   it('when the batch is empty, then every delta is empty', () => {
-    const delta = computeRollupDelta(new BatchRows(4));
+    const delta = deltaOf(new BatchRows(4));
     expect(delta.monthVolume.size).toBe(0);
     expect(delta.productMerchants.size).toBe(0);
     expect(delta.productMonthMerchants.size).toBe(0);
@@ -152,7 +156,7 @@ describe('computeRollupDelta', () => {
       row({ merchant: 2, product: P('BILLS'), status: STATUS_FAILED }), // duplicate
       row({ merchant: 3, product: PRODUCT_KYC, kycStage: 1, eventType: 'DOCUMENT_SUBMITTED' }), // duplicate
     ];
-    const delta = computeRollupDelta(batchOf(rows, [1, 2, 3]));
+    const delta = deltaOf(batchOf(rows, [1, 2, 3]));
     expect(volumes(delta)).toEqual([[202401, 1, '100']]);
     expect(sortedPairs(delta.productMerchants)).toEqual([[P('POS'), 1]]);
     expect(sortedTriples(delta.productMonthMerchants)).toEqual([[P('POS'), 202401, 1]]);
@@ -164,14 +168,14 @@ describe('computeRollupDelta', () => {
   });
 
   it('when every row is a duplicate, then the delta is empty', () => {
-    const delta = computeRollupDelta(batchOf([row(), row({ status: STATUS_PENDING })], [0, 1]));
+    const delta = deltaOf(batchOf([row(), row({ status: STATUS_PENDING })], [0, 1]));
     expect(delta.monthVolume.size).toBe(0);
     expect(delta.productMerchants.size).toBe(0);
     expect(delta.productMonthStatus.size).toBe(0);
   });
 
   it('when rows are FAILED or PENDING, then they add no volume and do not make the merchant active', () => {
-    const delta = computeRollupDelta(
+    const delta = deltaOf(
       batchOf([
         row({ merchant: 1, status: STATUS_FAILED, amountKobo: 500 }),
         row({ merchant: 2, status: STATUS_PENDING, amountKobo: 700 }),
@@ -182,7 +186,7 @@ describe('computeRollupDelta', () => {
   });
 
   it('when rows of any status exist, then the merchant counts for product adoption', () => {
-    const delta = computeRollupDelta(
+    const delta = deltaOf(
       batchOf([
         row({ merchant: 1, product: P('SAVINGS'), status: STATUS_FAILED }),
         row({ merchant: 2, product: P('SAVINGS'), status: STATUS_PENDING }),
@@ -201,7 +205,7 @@ describe('computeRollupDelta', () => {
   });
 
   it('when SUCCESS rows share a merchant and month, then their kobo is summed per (month, merchant)', () => {
-    const delta = computeRollupDelta(
+    const delta = deltaOf(
       batchOf([
         row({ merchant: 1, amountKobo: 100 }),
         row({ merchant: 1, amountKobo: 250, product: P('BILLS') }),
@@ -217,7 +221,7 @@ describe('computeRollupDelta', () => {
   });
 
   it('when statuses are counted, then each (product, month) gets [success, failed, pending]', () => {
-    const delta = computeRollupDelta(
+    const delta = deltaOf(
       batchOf([
         row({ product: P('POS'), status: STATUS_SUCCESS }),
         row({ product: P('POS'), status: STATUS_SUCCESS }),
@@ -234,7 +238,7 @@ describe('computeRollupDelta', () => {
   });
 
   it('when KYC stage rows are SUCCESS, then the merchant counts for that stage overall and per month', () => {
-    const delta = computeRollupDelta(
+    const delta = deltaOf(
       batchOf([
         row({ merchant: 1, product: PRODUCT_KYC, kycStage: 1, eventType: 'DOCUMENT_SUBMITTED' }),
         row({ merchant: 1, product: PRODUCT_KYC, kycStage: 2, month: 202402 }),
@@ -258,7 +262,7 @@ describe('computeRollupDelta', () => {
     const rows = Array.from({ length: 12 }, () => row({ merchant: 9, amountKobo: maxRow }));
     rows.push(row({ merchant: 9, amountKobo: 1 }));
     rows.push(row({ merchant: 9, amountKobo: 3 }));
-    const delta = computeRollupDelta(batchOf(rows));
+    const delta = deltaOf(batchOf(rows));
     const expected = 12n * BigInt(maxRow) + 4n;
     expect(expected > BigInt(Number.MAX_SAFE_INTEGER)).toBe(true);
     expect(volumes(delta)).toEqual([[202401, 9, expected.toString()]]);
@@ -273,7 +277,7 @@ describe('computeRollupDelta', () => {
     rows.push(row({ merchant: 1, amountKobo: 999_999_999_999_999 }));
     rows.push(row({ merchant: 1, amountKobo: 3 }));
     const expected = BigInt(Number.MAX_SAFE_INTEGER - 10) + 7n + 25n + 999_999_999_999_999n + 3n;
-    const delta = computeRollupDelta(batchOf(rows));
+    const delta = deltaOf(batchOf(rows));
     expect(volumes(delta)).toEqual([[202401, 1, expected.toString()]]);
   });
 
@@ -283,7 +287,7 @@ describe('computeRollupDelta', () => {
       row({ merchant: 2, amountKobo: 42 }),
       row({ merchant: 1, month: 202402, amountKobo: 1 }),
     ];
-    const delta = computeRollupDelta(batchOf(rows));
+    const delta = deltaOf(batchOf(rows));
     expect(volumes(delta)).toEqual([
       [202401, 1, (10n * 999_999_999_999_999n).toString()],
       [202401, 2, '42'],

@@ -260,8 +260,3 @@ function testAndSet(bits: Uint8Array, merchant: number): boolean {
 function firstTime(seen: Uint8Array[], code: number, merchant: number): boolean {
   return testAndSet((seen[code] ??= new Uint8Array(MERCHANT_NUMBERS / 8)), merchant);
 }
-
-/** The rollup deltas of the batch rows that are not duplicates. */
-export function computeRollupDelta(rows: BatchRows): RollupDelta {
-  return new RollupDeltaBuilder().add(rows).delta();
-}

@@ -20,7 +20,7 @@ import {
   type RunSlice,
 } from './import-state.js';
 import { UuidBloom, UuidSet } from './uuid-set.js';
-import { BatchRows, computeRollupDelta, emptyRowFacts, type RowFacts } from './batch-rollups.js';
+import { BatchRows, emptyRowFacts, RollupDeltaBuilder, type RowFacts } from './batch-rollups.js';
 import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
@@ -136,6 +136,7 @@ export class Importer {
   private stopRequested = false;
   private current: CurrentFile | null = null;
   private parser: FileParser | null = null;
+  private readonly copyBatchRows: number;
   private readonly chunkFacts = emptyRowFacts();
   private progress: ImportProgress = {
     filesTotal: 0,
@@ -151,9 +152,9 @@ export class Importer {
     private readonly databaseUrl: string,
     private readonly options: ImportOptions,
   ) {
-    const batchRows = Math.min(options.batchRows, options.copyBatchRows ?? COPY_BATCH_ROWS);
-    this.batch = new Batch(batchRows);
-    this.spare = new Batch(batchRows);
+    this.copyBatchRows = Math.min(options.batchRows, options.copyBatchRows ?? COPY_BATCH_ROWS);
+    this.batch = new Batch(this.copyBatchRows);
+    this.spare = new Batch(this.copyBatchRows);
     this.recentIds = Array.from({ length: RECENT_BATCHES }, () => new UuidSet(0));
   }
 
@@ -249,9 +250,12 @@ export class Importer {
       changes.set(runId, change);
       return change;
     };
-    const rows = new BatchRows(this.options.batchRows);
+    // Pages of a COPY batch, not of a transaction: a page is held as row objects, and pages of
+    // 1 M rows took the importer's peak RSS up by ~80 MB at the end of a clean 20 M-row load.
+    const rows = new BatchRows(this.copyBatchRows);
+    const rollups = new RollupDeltaBuilder();
     for (let after = 0; ;) {
-      const page = await repo.readSettledRows(client, after, this.options.batchRows, PRODUCT_KYC);
+      const page = await repo.readSettledRows(client, after, this.copyBatchRows, PRODUCT_KYC);
       if (page.length === 0) break;
       rows.reset();
       for (const r of page) {
@@ -260,9 +264,10 @@ export class Importer {
         change.rowsInserted += 1;
         countWarnings(change.warningsByKind, r.warnings);
       }
-      await repo.applyRollups(client, computeRollupDelta(rows));
+      rollups.add(rows);
       after = (page[page.length - 1] as repo.SettledRow).seq;
     }
+    await repo.applyRollups(client, rollups.delta());
     await repo.insertSettledRows(client);
     for (const [runId, pending] of await repo.pendingRowsByRun(client)) {
       const change = changeOf(runId);
