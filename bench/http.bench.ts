@@ -12,15 +12,18 @@
  *     and time the start-up import until /analytics/top-merchant answers 200;
  *  2. start the bare server, also as a child process, so neither server shares the event loop
  *     of the load generator;
- *  3. for each target: a 2 s warm-up (not reported), then the measured autocannon run, both in
- *     this process, with the same connections and duration; every response must be 2xx;
+ *  3. for each target: a 2 s warm-up (not reported), then --rounds pairs of measured autocannon
+ *     runs, the bare server's then the target's, all in this process with the same connections
+ *     and duration; every response must be 2xx. A target's ratio is the median of its pairs'
+ *     ratios: this machine's speed drifts by tens of percent within minutes, and a bare run
+ *     measured once, minutes before a target, made ratios of identical code paths differ by 0.25;
  *  4. print a table and PASS/FAIL lines (analytics >= 0.8x bare req/s; leaderboard and filtered
  *     p99 < 5 ms), write bench/out/http-<rows>.json, and compare with results files of other
  *     row counts (target: no more than 10% worse);
  *  5. stop both servers, drop the scratch database, remove the temp folder unless --keep.
  * It always exits 0 once measured: it reports, it does not gate.
  *
- * usage: npm run bench:http -- [--rows N] [--duration S] [--connections C] [--keep]
+ * usage: npm run bench:http -- [--rows N] [--duration S] [--rounds R] [--connections C] [--keep]
  *                              [--database-url postgres://user@host:port/admin-db]
  */
 import { type ChildProcess } from 'node:child_process';
@@ -102,6 +105,7 @@ const TARGETS: Target[] = [
 interface Options {
   rows: number;
   duration: number;
+  rounds: number;
   connections: number;
   keep: boolean;
   adminUrl: string;
@@ -110,13 +114,14 @@ interface Options {
 interface Measurement {
   target: string;
   path: string;
+  /** the median of the rounds */
   reqPerSec: number;
-  /** autocannon's histogram holds whole milliseconds (rounded down): 4 means 4.0-4.99 ms */
+  /** the median of the rounds; autocannon's histogram holds whole milliseconds (rounded down) */
   p99Ms: number;
   non2xx: number;
   errors: number;
   timeouts: number;
-  /** req/s of this target / req/s of the bare server */
+  /** the median over the rounds of req/s of this target / req/s of the bare run just before */
   ratio: number;
   /** req/s of this target / req/s of a bare server sending the same headers */
   ratioSameHeaders: number;
@@ -128,6 +133,7 @@ interface Measurement {
 interface Report {
   rows: number;
   durationSeconds: number;
+  rounds: number;
   connections: number;
   date: string;
   node: string;
@@ -149,7 +155,8 @@ function parseOptions(argv: string[]): Options {
     strict: true,
     options: {
       rows: { type: 'string', default: '1000000' },
-      duration: { type: 'string', default: '10' },
+      duration: { type: 'string', default: '5' },
+      rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
       keep: { type: 'boolean', default: false },
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -158,6 +165,7 @@ function parseOptions(argv: string[]): Options {
   return {
     rows: positiveInt('rows', values.rows),
     duration: positiveInt('duration', values.duration),
+    rounds: positiveInt('rounds', values.rounds),
     connections: positiveInt('connections', values.connections),
     keep: values.keep,
     adminUrl: values['database-url'],
@@ -306,13 +314,13 @@ async function load(url: string, connections: number, duration: number) {
   return autocannon({ url, connections, duration });
 }
 
+/** One measured run (no warm-up). */
 async function measure(
   target: string,
   url: string,
   server: ChildProcess,
   opts: Options,
 ): Promise<Measurement> {
-  await load(url, opts.connections, WARMUP_SECONDS);
   const cpu0 = process.cpuUsage();
   const server0 = processCpuSeconds(server.pid);
   const wall0 = performance.now();
@@ -333,6 +341,60 @@ async function measure(
     clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
     serverCpuPct: ((processCpuSeconds(server.pid) - server0) / wall) * 100,
   };
+}
+
+interface Server {
+  url: string;
+  process: ChildProcess;
+}
+
+/**
+ * A target measured in rounds, each a run of the bare server then one of the target, so that both
+ * runs of a pair see the machine at the same speed. Returns the target's medians and its ratio;
+ * the bare runs go to `bareRuns`.
+ */
+async function measurePaired(
+  target: string,
+  server: Server,
+  bare: Server,
+  opts: Options,
+  bareRuns: Measurement[],
+): Promise<Measurement> {
+  await load(server.url, opts.connections, WARMUP_SECONDS);
+  const runs: Measurement[] = [];
+  const ratios: number[] = [];
+  for (let round = 0; round < opts.rounds; round++) {
+    const bareRun = await measure(BARE, bare.url, bare.process, opts);
+    const run = await measure(target, server.url, server.process, opts);
+    bareRuns.push(bareRun);
+    runs.push(run);
+    ratios.push(run.reqPerSec / bareRun.reqPerSec);
+  }
+  return { ...combine(runs), ratio: median(ratios) };
+}
+
+/** Runs of one target as one measurement: medians of rates and latencies, sums of failures. */
+function combine(runs: Measurement[]): Measurement {
+  const first = runs[0] as Measurement;
+  const sum = (pick: (m: Measurement) => number) => runs.reduce((a, m) => a + pick(m), 0);
+  return {
+    ...first,
+    reqPerSec: median(runs.map((m) => m.reqPerSec)),
+    p99Ms: median(runs.map((m) => m.p99Ms)),
+    non2xx: sum((m) => m.non2xx),
+    errors: sum((m) => m.errors),
+    timeouts: sum((m) => m.timeouts),
+    clientCpuPct: sum((m) => m.clientCpuPct) / runs.length,
+    serverCpuPct: sum((m) => m.serverCpuPct) / runs.length,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,8 +547,9 @@ async function main(): Promise<void> {
   await waitFor200(bareUrl, bare, bareLog);
 
   console.log(
-    `load: ${opts.connections} connections, ${WARMUP_SECONDS} s warm-up + ` +
-      `${opts.duration} s per target, ${TARGETS.length + 1} targets\n`,
+    `load: ${opts.connections} connections; per target a ${WARMUP_SECONDS} s warm-up, then ` +
+      `${opts.rounds} rounds of ${opts.duration} s on the bare server and ${opts.duration} s on ` +
+      `the target; ${TARGETS.length + 1} targets\n`,
   );
   await warnIfBusy();
   const sameHeadersPort = await freePort();
@@ -500,14 +563,25 @@ async function main(): Promise<void> {
   const sameHeadersUrl = `http://${HOST}:${sameHeadersPort}/`;
   await waitFor200(sameHeadersUrl, sameHeaders, sameHeadersLog);
 
-  const results = [await measure(BARE, bareUrl, bare, opts)];
-  const sameHeadersResult = await measure(BARE_SAME_HEADERS, sameHeadersUrl, sameHeaders, opts);
-  results.push(sameHeadersResult);
-  for (const t of TARGETS) results.push(await measure(t.name, base + t.path, service, opts));
-  for (const r of results) {
-    r.ratio = r.reqPerSec / results[0]!.reqPerSec;
-    r.ratioSameHeaders = r.reqPerSec / sameHeadersResult.reqPerSec;
+  const bareServer = { url: bareUrl, process: bare };
+  await load(bareUrl, opts.connections, WARMUP_SECONDS);
+  const bareRuns: Measurement[] = [];
+  const measured = [
+    await measurePaired(
+      BARE_SAME_HEADERS,
+      { url: sameHeadersUrl, process: sameHeaders },
+      bareServer,
+      opts,
+      bareRuns,
+    ),
+  ];
+  for (const t of TARGETS) {
+    const target = { url: base + t.path, process: service };
+    measured.push(await measurePaired(t.name, target, bareServer, opts, bareRuns));
   }
+  const results = [{ ...combine(bareRuns), ratio: 1 }, ...measured];
+  const sameHeadersRatio = (measured[0] as Measurement).ratio;
+  for (const r of results) r.ratioSameHeaders = r.ratio / sameHeadersRatio;
 
   printTable(results);
   console.log('');
@@ -515,6 +589,7 @@ async function main(): Promise<void> {
   const report: Report = {
     rows,
     durationSeconds: opts.duration,
+    rounds: opts.rounds,
     connections: opts.connections,
     date: new Date().toISOString(),
     node: process.version,
