@@ -251,7 +251,7 @@ export class Importer {
       return change;
     };
     // Pages of a COPY batch, not of a transaction: a page is held as row objects, and pages of
-    // 1 M rows took the importer's peak RSS up by ~80 MB at the end of a clean 20 M-row load.
+    // 1 M rows raised the peak RSS of a clean 20 M-row load from 213 to 245 MB.
     const rows = new BatchRows(this.copyBatchRows);
     const rollups = new RollupDeltaBuilder();
     for (let after = 0; ;) {
