@@ -39,6 +39,7 @@ import {
   build,
   cleanUp,
   createScratchDatabase,
+  median,
   positiveInt,
   prepareTemp,
   ROOT,
@@ -406,14 +407,6 @@ function combine(runs: Measurement[]): Measurement {
     clientCpuPct: sum((m) => m.clientCpuPct) / runs.length,
     serverCpuPct: sum((m) => m.serverCpuPct) / runs.length,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 // ---------------------------------------------------------------------------------------------

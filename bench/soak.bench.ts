@@ -48,6 +48,7 @@ import {
   prepareTemp,
   startNode,
   tail,
+  median,
 } from './bench-kit.js';
 import { generateFiles } from './generate.js';
 import { freePort } from '../src/free-port.js';
@@ -538,10 +539,6 @@ interface Check {
 }
 
 const MB = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : sorted[Math.floor(sorted.length / 2)]!;
-};
 
 function checkErrors(result: autocannon.Result, observations: Observations): Check {
   const unexpected = [...observations.statuses].filter(([s]) => s !== 200 && s !== 304);
