@@ -12,7 +12,9 @@
  *     and time the start-up import until /analytics/top-merchant answers 200; vacuum and analyse
  *     the database, so that autovacuum does not run during the measurements;
  *  2. start the bare server, also as a child process, so neither server shares the event loop
- *     of the load generator;
+ *     of the load generator, and two reference variants of it: one sending the service's
+ *     headers, one also doing the per-request work of the production middleware (request id,
+ *     timing, rate limit, latency histogram) with the service's own functions;
  *  3. for each target: a 2 s warm-up (not reported), then --rounds pairs of measured autocannon
  *     runs, the bare server's then the target's, all in this process with the same connections
  *     and duration; every response must be 2xx. A target's ratio is the median of its pairs'
@@ -70,6 +72,9 @@ interface Target {
 
 const BARE = 'bare node:http';
 const BARE_SAME_HEADERS = 'bare node:http, same headers';
+const BARE_REQUEST_WORK = 'bare node:http, same headers + per-request work';
+/** The bare server, the same headers and the per-request work: reference rows, not targets. */
+const REFERENCE_ROWS = 3;
 
 /** The service's response headers for an answer, minus the per-connection ones. */
 async function serviceHeaders(base: string): Promise<Record<string, string>> {
@@ -228,6 +233,43 @@ http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); })
 `;
 
 /**
+ * The floor under the service's own overhead: a bare node:http handler that sends the service's
+ * headers and does the per-request work the production middleware requires, with the service's
+ * own functions (request id, IPv4 client key, the rate-limit plugin's store, the service's
+ * metrics with its latency histogram), and nothing else: no framework, no cache, no routing.
+ */
+const REQUEST_WORK_SCRIPT = `
+const http = require('node:http');
+const LocalStore = require('@fastify/rate-limit/store/LocalStore.js');
+const dist = (file) => import(require('node:path').resolve('dist', file));
+Promise.all([dist('http/hooks.js'), dist('http/rate-limit.js'), dist('modules/metrics/metrics.js')])
+  .then(([{ requestIdFor }, { ipv4ClientKey }, { ServiceMetrics }]) => {
+    const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
+    const fixed = Object.entries(JSON.parse(process.env.BENCH_HEADERS))
+      .filter(([name]) => name !== 'x-request-id' && name !== 'x-process-time')
+      .flat()
+      .concat('content-length', String(body.length));
+    const metrics = new ServiceMetrics({ pool: {}, dataVersion: () => 0 });
+    const observe = metrics.requestObserver('GET', '/analytics/top-merchant', 200);
+    const store = new LocalStore(false, false, 10000);
+    const max = 10000000;
+    http.createServer((req, res) => {
+      if (req.headers.origin !== undefined || req.headers['if-none-match'] !== undefined) return;
+      const started = performance.now();
+      const client = ipv4ClientKey(req.socket.remoteAddress);
+      let allowed = false;
+      store.incr(client, (_e, state) => (allowed = state !== undefined && state.current <= max), 60000, max);
+      if (!allowed) return;
+      const id = requestIdFor(req.headers['x-request-id']);
+      const elapsed = performance.now() - started;
+      res.writeHead(200, [...fixed, 'x-request-id', id, 'x-process-time', elapsed.toFixed(3) + 'ms']);
+      res.end(body);
+      observe(elapsed / 1000);
+    }).listen(Number(process.env.PORT), process.env.HOST);
+  });
+`;
+
+/**
  * `headers` lets a second bare server send exactly the service's response headers (security
  * headers, ETag, request id, timing): the same bytes on the wire, so the ratio to it isolates the
  * framework and middleware cost from the cost of the headers themselves (parsed by the load
@@ -238,6 +280,7 @@ function startBareServer(
   body: string,
   logFile: string,
   headers: Record<string, string> = {},
+  script = BARE_SERVER_SCRIPT,
 ) {
   const env = {
     ...process.env,
@@ -246,7 +289,7 @@ function startBareServer(
     BENCH_BODY: body,
     BENCH_HEADERS: JSON.stringify(headers),
   };
-  return startNode('bare server', ['-e', BARE_SERVER_SCRIPT], env, logFile);
+  return startNode('bare server', ['-e', script], env, logFile);
 }
 
 /** Polls GET url every POLL_MS until it answers 200; fails when the child exits first. */
@@ -450,7 +493,7 @@ function printColumns(lines: string[][]): void {
 
 function printVerdicts(results: Measurement[]): void {
   const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
-  for (const r of results.slice(2)) {
+  for (const r of results.slice(REFERENCE_ROWS)) {
     const ok = r.ratio >= MIN_RATIO && r.non2xx === 0 && r.errors === 0;
     console.log(
       `${verdict(ok)} ${r.target}: ${r.ratio.toFixed(2)}x bare throughput, ` +
@@ -562,19 +605,26 @@ async function main(): Promise<void> {
   console.log(
     `load: ${opts.connections} connections; per target a ${WARMUP_SECONDS} s warm-up, then ` +
       `${opts.rounds} rounds of ${opts.duration} s on the bare server and ${opts.duration} s on ` +
-      `the target; ${TARGETS.length + 1} targets\n`,
+      `the target; ${TARGETS.length + REFERENCE_ROWS - 1} targets\n`,
   );
   await warnIfBusy();
   const sameHeadersPort = await freePort();
   const sameHeadersLog = join(temp, 'bare-same-headers.log');
-  const sameHeaders = startBareServer(
-    sameHeadersPort,
-    body,
-    sameHeadersLog,
-    await serviceHeaders(base),
-  );
+  const headers = await serviceHeaders(base);
+  const sameHeaders = startBareServer(sameHeadersPort, body, sameHeadersLog, headers);
   const sameHeadersUrl = `http://${HOST}:${sameHeadersPort}/`;
   await waitFor200(sameHeadersUrl, sameHeaders, sameHeadersLog);
+  const requestWorkPort = await freePort();
+  const requestWorkLog = join(temp, 'bare-request-work.log');
+  const requestWork = startBareServer(
+    requestWorkPort,
+    body,
+    requestWorkLog,
+    headers,
+    REQUEST_WORK_SCRIPT,
+  );
+  const requestWorkUrl = `http://${HOST}:${requestWorkPort}/`;
+  await waitFor200(requestWorkUrl, requestWork, requestWorkLog);
 
   const bareServer = { url: bareUrl, process: bare };
   await load(bareUrl, opts.connections, WARMUP_SECONDS);
@@ -583,6 +633,13 @@ async function main(): Promise<void> {
     await measurePaired(
       BARE_SAME_HEADERS,
       { url: sameHeadersUrl, process: sameHeaders },
+      bareServer,
+      opts,
+      bareRuns,
+    ),
+    await measurePaired(
+      BARE_REQUEST_WORK,
+      { url: requestWorkUrl, process: requestWork },
       bareServer,
       opts,
       bareRuns,
