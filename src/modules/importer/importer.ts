@@ -47,8 +47,8 @@ const COPY_BATCH_ROWS = 50_000;
  * Sealed batches that may wait for the database while the next one fills. A commit's rollup
  * upserts hold the connection for ~0.4 s per million rows; with a single spare batch, the parser
  * and this thread sat idle through them (CPU sampled each second of a 10 M-row load: ~20% of the
- * two cores idle). Three took 0.2-1.5 s off ~34 s in three alternating pairs of 10 M-row loads,
- * for ~12 MB more peak RSS (each batch holds ~12 MB of buffers).
+ * two cores idle). Three (two more batches than before) took 0.2-1.5 s off ~34 s in three
+ * alternating pairs of 10 M-row loads, for +12 MB of peak RSS.
  */
 const WRITE_AHEAD_BATCHES = 3;
 /**
@@ -132,7 +132,7 @@ export class Importer {
   /** Sealed batches not written yet, oldest first, each with the end of its write. */
   private readonly writing: Array<{ batch: Batch; written: Promise<void> }> = [];
   /**
-   * Event ids of the open batch ([0]) and the last few committed ones: catches duplicates of
+   * Event ids of the open batch ([0]) and the last few sealed ones: catches duplicates of
    * recent rows in memory, so the database rarely has to refuse one (which costs a second COPY).
    */
   private readonly recentIds: UuidSet[];
@@ -546,7 +546,10 @@ export class Importer {
     this.batch.rejectBytes += cut.length + 32;
   }
 
-  /** Hands the filled batch to the database (after the previous one committed) and starts a new one. */
+  /**
+   * Queues the filled batch for the database (written after the batches sealed before it) and
+   * starts a new one; waits first when every batch is sealed and waiting.
+   */
   private async sealBatch(last = false): Promise<void> {
     if (this.free.length === 0) await (this.writing[0] as { written: Promise<void> }).written;
     const sealed = this.batch;
