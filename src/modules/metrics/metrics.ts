@@ -61,7 +61,7 @@ export class ServiceMetrics {
     return this.requestSeconds.observer(method, route, status);
   }
 
-  /** Every metric in the Prometheus text format (request latency first, as it was registered). */
+  /** Every metric in the Prometheus text format, request latency first (where prom-client had it). */
   async exposition(): Promise<string> {
     return `${this.requestSeconds.exposition()}\n\n${await this.registry.metrics()}`;
   }
