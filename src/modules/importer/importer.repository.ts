@@ -125,10 +125,10 @@ function inKeyOrder(keys: Iterable<number>): Float64Array {
   return Float64Array.from(keys).sort();
 }
 
-function unnestPairs(keys: Iterable<number>): [number[], number[]] {
+function unnestPairs(keys: Float64Array): [number[], number[]] {
   const a: number[] = [];
   const b: number[] = [];
-  for (const key of inKeyOrder(keys)) {
+  for (const key of keys) {
     const [x, y] = splitPair(key);
     a.push(x);
     b.push(y);
@@ -136,11 +136,11 @@ function unnestPairs(keys: Iterable<number>): [number[], number[]] {
   return [a, b];
 }
 
-function unnestTriples(keys: Iterable<number>): [number[], number[], number[]] {
+function unnestTriples(keys: Float64Array): [number[], number[], number[]] {
   const a: number[] = [];
   const b: number[] = [];
   const c: number[] = [];
-  for (const key of inKeyOrder(keys)) {
+  for (const key of keys) {
     const [x, y, z] = splitTriple(key);
     a.push(x);
     b.push(y);
@@ -152,38 +152,41 @@ function unnestTriples(keys: Iterable<number>): [number[], number[], number[]] {
 /** Applies a batch's rollup deltas. Presence keys already known to be stored may be left out. */
 export async function applyRollups(client: pg.Client, delta: RollupDelta): Promise<void> {
   if (delta.monthVolume.size > 0) {
-    const [months, merchants] = unnestPairs(delta.monthVolume.keys());
+    const keys = inKeyOrder(delta.monthVolume.keys());
+    const [months, merchants] = unnestPairs(keys);
+    const sums = Array.from(keys, (key) => String(delta.monthVolume.get(key)));
     await client.query(
       `INSERT INTO merchant_month_volume (month, merchant_id, success_kobo)
        SELECT * FROM unnest($1::int[], $2::int[], $3::numeric[])
        ON CONFLICT (month, merchant_id)
        DO UPDATE SET success_kobo = merchant_month_volume.success_kobo + EXCLUDED.success_kobo`,
-      [months, merchants, valuesInKeyOrder(delta.monthVolume).map(String)],
+      [months, merchants, sums],
     );
   }
   await insertPresence(
     client,
     'product_merchants (product, merchant_id)',
-    unnestPairs(delta.productMerchants),
+    unnestPairs(inKeyOrder(delta.productMerchants)),
   );
   await insertPresence(
     client,
     'product_month_merchants (product, month, merchant_id)',
-    unnestTriples(delta.productMonthMerchants),
+    unnestTriples(inKeyOrder(delta.productMonthMerchants)),
   );
   await insertPresence(
     client,
     'kyc_merchants (stage, merchant_id)',
-    unnestPairs(delta.kycMerchants),
+    unnestPairs(inKeyOrder(delta.kycMerchants)),
   );
   await insertPresence(
     client,
     'kyc_month_merchants (stage, month, merchant_id)',
-    unnestTriples(delta.kycMonthMerchants),
+    unnestTriples(inKeyOrder(delta.kycMonthMerchants)),
   );
   if (delta.productMonthStatus.size > 0) {
-    const [products, months] = unnestPairs(delta.productMonthStatus.keys());
-    const counts = valuesInKeyOrder(delta.productMonthStatus);
+    const keys = inKeyOrder(delta.productMonthStatus.keys());
+    const [products, months] = unnestPairs(keys);
+    const counts = Array.from(keys, (key) => delta.productMonthStatus.get(key) as number[]);
     await client.query(
       `INSERT INTO product_month_status (product, month, success, failed, pending)
        SELECT * FROM unnest($1::smallint[], $2::int[], $3::bigint[], $4::bigint[], $5::bigint[])
@@ -194,10 +197,6 @@ export async function applyRollups(client: pg.Client, delta: RollupDelta): Promi
       [products, months, counts.map((c) => c[0]), counts.map((c) => c[1]), counts.map((c) => c[2])],
     );
   }
-}
-
-function valuesInKeyOrder<V>(map: Map<number, V>): V[] {
-  return [...inKeyOrder(map.keys())].map((key) => map.get(key) as V);
 }
 
 async function insertPresence(

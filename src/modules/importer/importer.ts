@@ -129,7 +129,10 @@ export class Importer {
   private batch: Batch;
   /** Batches ready to be filled again. */
   private readonly free: Batch[];
-  /** Sealed batches not written yet, oldest first, each with the end of its write. */
+  /**
+   * Sealed batches not written yet, oldest first, each with the end of its write. Writes run one
+   * after another, in the order batches were sealed; a failed one stays here, for abandon().
+   */
   private readonly writing: Array<{ batch: Batch; written: Promise<void> }> = [];
   /**
    * Event ids of the open batch ([0]) and the last few sealed ones: catches duplicates of
@@ -137,8 +140,6 @@ export class Importer {
    */
   private readonly recentIds: UuidSet[];
   private readonly staged = new UuidBloom();
-  /** The last write queued: writes run one after another, in the order batches were sealed. */
-  private inflight: Promise<void> | null = null;
   private readonly known = new KnownPresence();
   private connectionError: Error | null = null;
   private expectStoredDuplicates = false;
@@ -198,7 +199,7 @@ export class Importer {
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
       await this.sealBatch(true);
-      await this.inflight;
+      await this.lastWrite();
       if (this.bulk) {
         const settled = await this.finishBulkLoad();
         for (const o of outcomes) {
@@ -563,7 +564,7 @@ export class Importer {
       this.free.push(sealed);
       return;
     }
-    const previous = this.inflight;
+    const previous = this.lastWrite();
     const written = (async () => {
       await previous;
       await this.write(sealed, last);
@@ -573,7 +574,11 @@ export class Importer {
     // Surface a failure at the next await, not as an unhandled rejection.
     written.catch(() => undefined);
     this.writing.push({ batch: sealed, written });
-    this.inflight = written;
+  }
+
+  /** The end of the last write queued (every earlier one ends before it). */
+  private lastWrite(): Promise<void> | undefined {
+    return this.writing.at(-1)?.written;
   }
 
   /**
@@ -693,7 +698,7 @@ export class Importer {
 
   /** On failure the open transaction rolls back; the ledger keeps the last committed progress. */
   private async abandon(error: unknown): Promise<void> {
-    await this.inflight?.catch(() => undefined);
+    await this.lastWrite()?.catch(() => undefined);
     await this.client.query('ROLLBACK').catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
     const sealed = this.writing.flatMap((w) => w.batch.slices);
