@@ -1,3 +1,4 @@
+import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AnswerFastLane } from '../../src/modules/analytics/analytics.fast-lane.js';
@@ -130,6 +131,48 @@ describe('the analytics fast lane, in front of Fastify on a listening server', (
     const conditional = await get(path, { 'if-none-match': plain.headers.etag as string });
     expect([conditional.byFastLane, conditional.status]).toEqual([false, 304]);
     expect((await get(path)).byFastLane).toBe(true); // and the plain request still is replayed
+  });
+
+  /** GET with node:http, which sends header names in the case given and arrays as repeated lines. */
+  async function rawGet(path: string, headers: OutgoingHttpHeaders) {
+    const calls = serve.mock.results.length;
+    const response = await new Promise<{ status: number; requestId: unknown }>(
+      (resolve, reject) => {
+        httpRequest(`${base}${path}`, { headers }, (res) => {
+          res.resume();
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, requestId: res.headers['x-request-id'] }),
+          );
+        })
+          .on('error', reject)
+          .end();
+      },
+    );
+    const result = serve.mock.results[calls];
+    return { ...response, byFastLane: result?.type === 'return' && result.value === true };
+  }
+
+  it('when header names come in any case, or X-Request-Id twice, then the lane judges them as Fastify would', async () => {
+    const path = '/analytics/monthly-active-merchants';
+    const plain = await get(path);
+    const etag = plain.headers.etag as string;
+    expect(await rawGet(path, { 'X-Request-ID': 'Mixed.Case-1' })).toEqual({
+      status: 200,
+      requestId: 'Mixed.Case-1',
+      byFastLane: true,
+    });
+    expect(await rawGet(path, { 'If-None-Match': etag })).toMatchObject({
+      status: 304,
+      byFastLane: false,
+    });
+    expect(await rawGet(path, { ORIGIN: 'https://dashboard.example.com' })).toMatchObject({
+      status: 200,
+      byFastLane: false,
+    });
+    // Fastify sees "one, two", which is not a sane id, so the answer gets a new one.
+    const twice = await rawGet(path, { 'X-Request-Id': ['one', 'two'] });
+    expect(twice).toMatchObject({ status: 200, byFastLane: false });
+    expect(twice.requestId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('when an import commits a new version, then the old answer is not replayed and the new one is', async () => {
