@@ -225,15 +225,11 @@ function startService(port: number, dataDir: string, databaseUrl: string, logFil
   );
 }
 
-/**
- * The ceiling: a bare node:http server answering every request with the same bytes. The body goes
- * to end() as a string, node:http's cheapest way (one write with the header block; a Buffer goes
- * out through writev), as the service's fast lane sends it.
- */
+/** The ceiling: a bare node:http server answering every request with the same bytes. */
 const BARE_SERVER_SCRIPT = `
 const http = require('node:http');
-const body = process.env.BENCH_BODY;
-const headers = { 'content-type': 'application/json; charset=utf-8', ...JSON.parse(process.env.BENCH_HEADERS || '{}'), 'content-length': Buffer.byteLength(body) };
+const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
+const headers = { 'content-type': 'application/json; charset=utf-8', ...JSON.parse(process.env.BENCH_HEADERS || '{}'), 'content-length': body.length };
 http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); })
   .listen(Number(process.env.PORT), process.env.HOST);
 `;
@@ -250,11 +246,11 @@ const LocalStore = require('@fastify/rate-limit/store/LocalStore.js');
 const dist = (file) => import(require('node:path').resolve('dist', file));
 Promise.all([dist('http/hooks.js'), dist('http/rate-limit.js'), dist('modules/metrics/metrics.js')])
   .then(([{ requestIdFor }, { ipv4ClientKey }, { ServiceMetrics }]) => {
-    const body = process.env.BENCH_BODY;
+    const body = Buffer.from(process.env.BENCH_BODY, 'utf8');
     const fixed = Object.entries(JSON.parse(process.env.BENCH_HEADERS))
       .filter(([name]) => name !== 'x-request-id' && name !== 'x-process-time')
       .flat()
-      .concat('content-length', String(Buffer.byteLength(body)));
+      .concat('content-length', String(body.length));
     const metrics = new ServiceMetrics({ pool: {}, dataVersion: () => 0 });
     const observe = metrics.requestObserver('GET', '/analytics/top-merchant', 200);
     const store = new LocalStore(false, false, 10000);

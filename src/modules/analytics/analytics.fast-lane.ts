@@ -17,12 +17,6 @@ interface Replay {
    * the array before it returns, so one array serves every request)
    */
   headers: string[];
-  /**
-   * The answer's body as a string: node:http joins a string body to the header block and writes
-   * them at once, where a Buffer goes out through writev (callgrind: 3% fewer instructions a
-   * response). Its bytes are the Buffer's: UTF-8 in, UTF-8 out.
-   */
-  body: string;
 }
 
 /** Set per request (request id, time), by node:http itself, or by the lane (content-length). */
@@ -102,7 +96,7 @@ export class AnswerFastLane {
       '',
     );
     const observe = this.deps.metrics.requestObserver('GET', route, 200);
-    this.replays.set(url, { key, answer, observe, headers: flat, body: answer.body.toString() });
+    this.replays.set(url, { key, answer, observe, headers: flat });
   }
 
   /** Answers the request if it is a replay; false leaves it to Fastify. */
@@ -125,7 +119,7 @@ export class AnswerFastLane {
     const elapsed = performance.now() - started;
     headers[headers.length - 1] = `${elapsed.toFixed(3)}ms`;
     response.writeHead(200, headers);
-    response.end(replay.body);
+    response.end(replay.answer.body);
     replay.observe(elapsed / 1000);
     return true;
   }
