@@ -6,8 +6,8 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 describe('request ids', () => {
   it('when ids are made, then each has the form of a random UUID and none repeats', () => {
     const ids = Array.from({ length: 20_000 }, () => newRequestId());
-    for (const id of ids.slice(0, 50)) expect(id).toMatch(UUID_V4);
-    expect(ids.every((id) => UUID_V4.test(id))).toBe(true);
+    expect(ids[0]).toMatch(UUID_V4);
+    expect(ids.filter((id) => !UUID_V4.test(id))).toEqual([]);
     expect(new Set(ids).size).toBe(ids.length);
   });
 
