@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Instructions a server's main thread spends per request, counted by valgrind's callgrind: a
-# figure that, unlike req/s on this shared 2-core machine, repeats within about 2-3% run to run.
+# Instructions a server's main thread spends per request, counted by valgrind's callgrind: for a
+# small server, a figure that repeats within about 3% run to run, unlike req/s on this shared
+# 2-core machine. The service's own figure varied from 86 k to 134 k between runs of one build:
+# compare its builds function by function (KEEP=1, callgrind_annotate), not by the total.
 #
 # usage: PORT=<port> bench/http-instructions.sh <path> <command...>
 #   e.g. PORT=19001 DATABASE_URL=postgres://postgres@127.0.0.1:5432/scratch DATA_DIR=data \
@@ -9,9 +11,9 @@
 #
 # The command runs under callgrind (about 50x slower) with PORT in its environment. Once <path>
 # answers 200 and SETTLE seconds (default 0; give the service's start-up import time to end, or
-# its work is counted too) have passed: WARM requests (default 15000) let V8 optimise the hot path (3000 left the service
-# half-optimised and 40% dearer), counters are zeroed, N requests (default 5000, autocannon, 10
-# connections) are counted, and the main thread's instructions are divided by N. Other threads
+# its work is counted too) have passed: WARM requests (default 15000) let V8 optimise the hot
+# path, counters are zeroed, N requests (default 5000, autocannon, 10 connections) are counted,
+# and the main thread's instructions are divided by N. Other threads
 # (V8's helpers, the import thread) are left out: under valgrind they run on the same core, so
 # their share depends on timing. Needs valgrind. The output goes to a temp folder, removed at the
 # end unless KEEP is set (then its main thread's file is printed, for callgrind_annotate).
