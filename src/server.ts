@@ -1,3 +1,4 @@
+import './pin-tick-object.js';
 import { ConfigError, loadConfigFromProcess } from './config.js';
 import { startService } from './service.js';
 
