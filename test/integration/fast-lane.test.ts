@@ -1,5 +1,5 @@
 import { request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AnswerFastLane } from '../../src/modules/analytics/analytics.fast-lane.js';
 import { startService, type Service } from '../../src/service.js';
@@ -173,6 +173,52 @@ describe('the analytics fast lane, in front of Fastify on a listening server', (
     const twice = await rawGet(path, { 'X-Request-Id': ['one', 'two'] });
     expect(twice).toMatchObject({ status: 200, byFastLane: false });
     expect(twice.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  /** Writes `requests` on one connection (the last one must close it) and reads all it answers. */
+  function exchange(requests: string): Promise<string> {
+    const { hostname, port } = new URL(base);
+    return new Promise((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.write(requests));
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.setTimeout(5000, () => socket.destroy(new Error('the server kept the socket open')));
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+  }
+
+  /** Each response's head lines, with the per-request values blanked. */
+  const heads = (text: string) =>
+    text
+      .split('HTTP/1.1 ')
+      .slice(1)
+      .map((response) =>
+        (response.split('\r\n\r\n')[0] as string)
+          .split('\r\n')
+          .map((line) => line.replace(/^(x-request-id|x-process-time|Date): .*/, '$1: …')),
+      );
+
+  it('when the lane answers, then its head is Fastify’s line for line, and node:http still decides keep-alive', async () => {
+    const path = '/analytics/top-merchants?limit=3';
+    const request = `GET ${path} HTTP/1.1\r\nHost: x\r\n`;
+    const closing = `${request}Connection: close\r\n\r\n`;
+    const calls = serve.mock.results.length;
+    const [fastify] = heads(await exchange(closing));
+    // Pipelined: node:http hands both requests over at once, after Fastify's answer was learned.
+    const [kept, closed] = heads(await exchange(`${request}\r\n${closing}`));
+    const [old] = heads(await exchange(`GET ${path} HTTP/1.0\r\n\r\n`));
+    const byLane = serve.mock.results.slice(calls).map((result) => result.value as boolean);
+    expect(byLane).toEqual([false, true, true, true]);
+    expect(fastify).toContain('Connection: close');
+    expect(closed).toEqual(fastify);
+    expect(old).toEqual(fastify); // HTTP/1.0 without keep-alive: closed after the answer
+    expect(kept?.slice(0, -1)).toEqual([
+      ...(fastify ?? []).filter((line) => line !== 'Connection: close'),
+      'Connection: keep-alive',
+    ]);
+    expect(kept?.at(-1)).toMatch(/^Keep-Alive: timeout=\d+$/);
   });
 
   it('when an import commits a new version, then the old answer is not replayed and the new one is', async () => {
