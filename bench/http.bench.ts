@@ -16,10 +16,11 @@
  *     headers, one also doing the per-request work of the production middleware (request id,
  *     timing, rate limit, latency histogram) with the service's own functions;
  *  3. for each target: a 2 s warm-up (not reported), then --rounds pairs of measured autocannon
- *     runs, the bare server's then the target's, all in this process with the same connections
- *     and duration; every response must be 2xx. A target's ratio is the median of its pairs'
- *     ratios: this machine's speed drifts by tens of percent within minutes, and a bare run
- *     measured once, minutes before a target, made ratios of identical code paths differ by 0.25;
+ *     runs, the bare server's and the target's, in turn first and second (the order of a pair
+ *     must not favour either), all in this process with the same connections and duration;
+ *     every response must be 2xx. A target's ratio is the median of its pairs' ratios: this
+ *     machine's speed drifts by tens of percent within minutes, and a bare run measured once,
+ *     minutes before a target, made ratios of identical code paths differ by 0.25;
  *  4. print a table and PASS/FAIL lines (analytics >= 0.8x bare req/s; leaderboard and filtered
  *     p99 < 5 ms), write bench/out/http-<rows>.json, and compare with results files of other
  *     row counts (target: no more than 10% worse);
@@ -131,8 +132,10 @@ interface Measurement {
   non2xx: number;
   errors: number;
   timeouts: number;
-  /** the median over the rounds of req/s of this target / req/s of the bare run just before */
+  /** the median over the rounds of req/s of this target / req/s of the bare run of its pair */
   ratio: number;
+  /** each pair's ratio, in the order measured */
+  roundRatios: number[];
   /** req/s of this target / req/s of a bare server sending the same headers */
   ratioSameHeaders: number;
   /** CPU of the load generator (this process) and of the server, % of one core */
@@ -166,7 +169,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       rows: { type: 'string', default: '1000000' },
       duration: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '4' },
       connections: { type: 'string', default: '50' },
       keep: { type: 'boolean', default: false },
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -404,6 +407,7 @@ async function measure(
     errors: result.errors,
     timeouts: result.timeouts,
     ratio: Number.NaN, // set once the bare server's throughput is known
+    roundRatios: [],
     ratioSameHeaders: Number.NaN,
     clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
     serverCpuPct: ((processCpuSeconds(server.pid) - server0) / wall) * 100,
@@ -416,9 +420,9 @@ interface Server {
 }
 
 /**
- * A target measured in rounds, each a run of the bare server then one of the target, so that both
- * runs of a pair see the machine at the same speed. Returns the target's medians and its ratio;
- * the bare runs go to `bareRuns`.
+ * A target measured in rounds, each a run of the bare server and one of the target, so that both
+ * runs of a pair see the machine at the same speed; the bare server goes first in even rounds,
+ * second in odd ones. Returns the target's medians and its ratio; the bare runs go to `bareRuns`.
  */
 async function measurePaired(
   target: string,
@@ -431,13 +435,17 @@ async function measurePaired(
   const runs: Measurement[] = [];
   const ratios: number[] = [];
   for (let round = 0; round < opts.rounds; round++) {
-    const bareRun = await measure(BARE, bare.url, bare.process, opts);
-    const run = await measure(target, server.url, server.process, opts);
+    const bareFirst = round % 2 === 0;
+    const first = bareFirst ? bare : server;
+    const second = bareFirst ? server : bare;
+    const firstRun = await measure(bareFirst ? BARE : target, first.url, first.process, opts);
+    const secondRun = await measure(bareFirst ? target : BARE, second.url, second.process, opts);
+    const [bareRun, run] = bareFirst ? [firstRun, secondRun] : [secondRun, firstRun];
     bareRuns.push(bareRun);
     runs.push(run);
     ratios.push(run.reqPerSec / bareRun.reqPerSec);
   }
-  return { ...combine(runs), ratio: median(ratios) };
+  return { ...combine(runs), ratio: median(ratios), roundRatios: ratios };
 }
 
 /** Runs of one target as one measurement: medians of rates and latencies, sums of failures. */
@@ -469,6 +477,7 @@ function printTable(results: Measurement[]): void {
     'errors',
     'x bare',
     'x same headers',
+    'pairs x bare',
     'cpu client/server',
   ];
   const rows = results.map((r) => [
@@ -479,6 +488,7 @@ function printTable(results: Measurement[]): void {
     String(r.errors),
     r.ratio.toFixed(2),
     r.ratioSameHeaders.toFixed(2),
+    r.roundRatios.length > 0 ? r.roundRatios.map((x) => x.toFixed(2)).join(' ') : '',
     `${r.clientCpuPct.toFixed(0)}% / ${r.serverCpuPct.toFixed(0)}%`,
   ]);
   printColumns([header, ...rows]);
