@@ -12,18 +12,22 @@
  *     and time the start-up import until /analytics/top-merchant answers 200; vacuum and analyse
  *     the database, so that autovacuum does not run during the measurements;
  *  2. start the bare server, also as a child process, so neither server shares the event loop
- *     of the load generator, and two reference variants of it: one sending the service's
- *     headers, one also doing the per-request work of the production middleware (request id,
- *     timing, rate limit, latency histogram) with the service's own functions;
+ *     of the load generator, and three reference variants of it: its twin (the same code in
+ *     another process: an A/A control, whose distance from 1.00 is the harness's resolution),
+ *     one sending the service's headers, one also doing the per-request work of the production
+ *     middleware (request id, timing, rate limit, latency histogram) with the service's own
+ *     functions;
  *  3. for each target: a 2 s warm-up (not reported), then --rounds pairs of measured autocannon
  *     runs, the bare server's and the target's, in turn first and second (the order of a pair
  *     must not favour either), all in this process with the same connections and duration;
  *     every response must be 2xx. A target's ratio is the median of its pairs' ratios: this
  *     machine's speed drifts by tens of percent within minutes, and a bare run measured once,
  *     minutes before a target, made ratios of identical code paths differ by 0.25;
- *  4. print a table and PASS/FAIL lines (analytics >= 0.8x bare req/s; leaderboard and filtered
- *     p99 < 5 ms), write bench/out/http-<rows>.json, and compare with results files of other
- *     row counts (target: no more than 10% worse);
+ *  4. print a table (with the CPU each side spent a response), the twin's spread, the most the
+ *     load generator could take from the service at its own CPU cost a response, and PASS/FAIL
+ *     lines (analytics >= 0.8x bare req/s; leaderboard and filtered p99 < 5 ms), write
+ *     bench/out/http-<rows>.json, and compare with results files of other row counts (target: no
+ *     more than 10% worse);
  *  5. stop both servers, drop the scratch database, remove the temp folder unless --keep.
  * It always exits 0 once measured: it reports, it does not gate.
  *
@@ -76,8 +80,9 @@ interface Target {
 const BARE = 'bare node:http';
 const BARE_SAME_HEADERS = 'bare node:http, same headers';
 const BARE_REQUEST_WORK = 'bare node:http, same headers + per-request work';
-/** The bare server, the same headers and the per-request work: reference rows, not targets. */
-const REFERENCE_ROWS = 3;
+const BARE_TWIN = 'bare node:http, a twin (A/A control)';
+/** The bare server, its twin, the same headers and the per-request work: references, not targets. */
+const REFERENCE_ROWS = 4;
 
 /** The service's response headers for an answer, minus the per-connection ones. */
 async function serviceHeaders(base: string): Promise<Record<string, string>> {
@@ -141,6 +146,9 @@ interface Measurement {
   /** CPU of the load generator (this process) and of the server, % of one core */
   clientCpuPct: number;
   serverCpuPct: number;
+  /** CPU microseconds a response, of the load generator and of the server (median of the runs) */
+  clientCpuUs: number;
+  serverCpuUs: number;
 }
 
 interface Report {
@@ -168,8 +176,8 @@ function parseOptions(argv: string[]): Options {
     strict: true,
     options: {
       rows: { type: 'string', default: '1000000' },
-      duration: { type: 'string', default: '5' },
-      rounds: { type: 'string', default: '4' },
+      duration: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '8' },
       connections: { type: 'string', default: '50' },
       keep: { type: 'boolean', default: false },
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -397,6 +405,9 @@ async function measure(
   const result = await load(url, opts.connections, opts.duration);
   const wall = (performance.now() - wall0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const serverCpuSeconds = processCpuSeconds(server.pid) - server0;
+  const responses = result.requests.total;
   const { pathname, search } = new URL(url);
   return {
     target,
@@ -409,8 +420,10 @@ async function measure(
     ratio: Number.NaN, // set once the bare server's throughput is known
     roundRatios: [],
     ratioSameHeaders: Number.NaN,
-    clientCpuPct: ((cpu.user + cpu.system) / 1e6 / wall) * 100,
-    serverCpuPct: ((processCpuSeconds(server.pid) - server0) / wall) * 100,
+    clientCpuPct: (clientCpuSeconds / wall) * 100,
+    serverCpuPct: (serverCpuSeconds / wall) * 100,
+    clientCpuUs: (clientCpuSeconds / responses) * 1e6,
+    serverCpuUs: (serverCpuSeconds / responses) * 1e6,
   };
 }
 
@@ -461,6 +474,8 @@ function combine(runs: Measurement[]): Measurement {
     timeouts: sum((m) => m.timeouts),
     clientCpuPct: sum((m) => m.clientCpuPct) / runs.length,
     serverCpuPct: sum((m) => m.serverCpuPct) / runs.length,
+    clientCpuUs: median(runs.map((m) => m.clientCpuUs)),
+    serverCpuUs: median(runs.map((m) => m.serverCpuUs)),
   };
 }
 
@@ -479,6 +494,7 @@ function printTable(results: Measurement[]): void {
     'x same headers',
     'pairs x bare',
     'cpu client/server',
+    'cpu µs/response client/server',
   ];
   const rows = results.map((r) => [
     r.target,
@@ -490,6 +506,7 @@ function printTable(results: Measurement[]): void {
     r.ratioSameHeaders.toFixed(2),
     r.roundRatios.length > 0 ? r.roundRatios.map((x) => x.toFixed(2)).join(' ') : '',
     `${r.clientCpuPct.toFixed(0)}% / ${r.serverCpuPct.toFixed(0)}%`,
+    `${r.clientCpuUs.toFixed(1)} / ${r.serverCpuUs.toFixed(1)}`,
   ]);
   printColumns([header, ...rows]);
 }
@@ -503,6 +520,31 @@ function printColumns(lines: string[][]): void {
     );
     console.log(cells.join('  '));
   }
+}
+
+/**
+ * What the references say about the figures: how far the twin of the bare server, the same code,
+ * lands from 1.00 (the harness's resolution); and the most the load generator, single-threaded,
+ * could take from the service at its own CPU cost a response (it parses every header line).
+ */
+function printNotes(results: Measurement[]): void {
+  const bare = results[0] as Measurement;
+  const twin = results.find((r) => r.target === BARE_TWIN) as Measurement;
+  const pairs = twin.roundRatios;
+  console.log(
+    `resolution: the bare server's twin (the same code, another process) measured ` +
+      `${twin.ratio.toFixed(2)}x the bare server, pairs from ${Math.min(...pairs).toFixed(2)} ` +
+      `to ${Math.max(...pairs).toFixed(2)}: differences of that size are noise`,
+  );
+  const clientUs = results.slice(REFERENCE_ROWS).map((r) => r.clientCpuUs);
+  const capOf = (us: number) => 1e6 / us / bare.reqPerSec; // one core's worth of responses
+  console.log(
+    `load generator: ${bare.clientCpuUs.toFixed(1)} µs of CPU a response from the bare server, ` +
+      `${Math.min(...clientUs).toFixed(1)}-${Math.max(...clientUs).toFixed(1)} from the service ` +
+      `(its headers): on one whole core it could take no more than ` +
+      `${capOf(Math.max(...clientUs)).toFixed(2)}-${capOf(Math.min(...clientUs)).toFixed(2)}x ` +
+      `the bare server's measured rate from the service, however fast the service`,
+  );
 }
 
 function printVerdicts(results: Measurement[]): void {
@@ -622,6 +664,11 @@ async function main(): Promise<void> {
       `the target; ${TARGETS.length + REFERENCE_ROWS - 1} targets\n`,
   );
   await warnIfBusy();
+  const twinPort = await freePort();
+  const twinLog = join(temp, 'bare-twin.log');
+  const twin = startBareServer(twinPort, body, twinLog);
+  const twinUrl = `http://${HOST}:${twinPort}/`;
+  await waitFor200(twinUrl, twin, twinLog);
   const sameHeadersPort = await freePort();
   const sameHeadersLog = join(temp, 'bare-same-headers.log');
   const headers = await serviceHeaders(base);
@@ -644,6 +691,7 @@ async function main(): Promise<void> {
   await load(bareUrl, opts.connections, WARMUP_SECONDS);
   const bareRuns: Measurement[] = [];
   const measured = [
+    await measurePaired(BARE_TWIN, { url: twinUrl, process: twin }, bareServer, opts, bareRuns),
     await measurePaired(
       BARE_SAME_HEADERS,
       { url: sameHeadersUrl, process: sameHeaders },
@@ -664,10 +712,12 @@ async function main(): Promise<void> {
     measured.push(await measurePaired(t.name, target, bareServer, opts, bareRuns));
   }
   const results = [{ ...combine(bareRuns), ratio: 1 }, ...measured];
-  const sameHeadersRatio = (measured[0] as Measurement).ratio;
+  const sameHeadersRatio = (measured[1] as Measurement).ratio;
   for (const r of results) r.ratioSameHeaders = r.ratio / sameHeadersRatio;
 
   printTable(results);
+  console.log('');
+  printNotes(results);
   console.log('');
   printVerdicts(results);
   const report: Report = {
