@@ -712,7 +712,8 @@ async function main(): Promise<void> {
     measured.push(await measurePaired(t.name, target, bareServer, opts, bareRuns));
   }
   const results = [{ ...combine(bareRuns), ratio: 1 }, ...measured];
-  const sameHeadersRatio = (measured[1] as Measurement).ratio;
+  const sameHeadersRatio = (measured.find((m) => m.target === BARE_SAME_HEADERS) as Measurement)
+    .ratio;
   for (const r of results) r.ratioSameHeaders = r.ratio / sameHeadersRatio;
 
   printTable(results);
