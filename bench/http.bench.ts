@@ -307,6 +307,22 @@ function startBareServer(
   return startNode('bare server', ['-e', script], env, logFile);
 }
 
+/** A bare server (startBareServer's arguments) on a free port, once it answers 200. */
+async function startReference(
+  temp: string,
+  logName: string,
+  body: string,
+  headers: Record<string, string> = {},
+  script = BARE_SERVER_SCRIPT,
+): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort();
+  const logFile = join(temp, logName);
+  const child = startBareServer(port, body, logFile, headers, script);
+  const url = `http://${HOST}:${port}/`;
+  await waitFor200(url, child, logFile);
+  return { url, process: child };
+}
+
 /** Polls GET url every POLL_MS until it answers 200; fails when the child exits first. */
 async function waitFor200(url: string, child: ChildProcess, logFile: string): Promise<string> {
   let lastReport = performance.now();
@@ -652,11 +668,7 @@ async function main(): Promise<void> {
   const temp = await prepareTemp('bench-http-', opts.keep, 'data/ and the server logs');
   const { service, base, body, rows, importSeconds, readySeconds } = await setUpService(opts, temp);
 
-  const barePort = await freePort();
-  const bareLog = join(temp, 'bare.log');
-  const bare = startBareServer(barePort, body, bareLog);
-  const bareUrl = `http://${HOST}:${barePort}/`;
-  await waitFor200(bareUrl, bare, bareLog);
+  const bareServer = await startReference(temp, 'bare.log', body);
 
   console.log(
     `load: ${opts.connections} connections; per target a ${WARMUP_SECONDS} s warm-up, then ` +
@@ -664,48 +676,23 @@ async function main(): Promise<void> {
       `the target; ${TARGETS.length + REFERENCE_ROWS - 1} targets\n`,
   );
   await warnIfBusy();
-  const twinPort = await freePort();
-  const twinLog = join(temp, 'bare-twin.log');
-  const twin = startBareServer(twinPort, body, twinLog);
-  const twinUrl = `http://${HOST}:${twinPort}/`;
-  await waitFor200(twinUrl, twin, twinLog);
-  const sameHeadersPort = await freePort();
-  const sameHeadersLog = join(temp, 'bare-same-headers.log');
+  const twin = await startReference(temp, 'bare-twin.log', body);
   const headers = await serviceHeaders(base);
-  const sameHeaders = startBareServer(sameHeadersPort, body, sameHeadersLog, headers);
-  const sameHeadersUrl = `http://${HOST}:${sameHeadersPort}/`;
-  await waitFor200(sameHeadersUrl, sameHeaders, sameHeadersLog);
-  const requestWorkPort = await freePort();
-  const requestWorkLog = join(temp, 'bare-request-work.log');
-  const requestWork = startBareServer(
-    requestWorkPort,
+  const sameHeaders = await startReference(temp, 'bare-same-headers.log', body, headers);
+  const requestWork = await startReference(
+    temp,
+    'bare-request-work.log',
     body,
-    requestWorkLog,
     headers,
     REQUEST_WORK_SCRIPT,
   );
-  const requestWorkUrl = `http://${HOST}:${requestWorkPort}/`;
-  await waitFor200(requestWorkUrl, requestWork, requestWorkLog);
 
-  const bareServer = { url: bareUrl, process: bare };
-  await load(bareUrl, opts.connections, WARMUP_SECONDS);
+  await load(bareServer.url, opts.connections, WARMUP_SECONDS);
   const bareRuns: Measurement[] = [];
   const measured = [
-    await measurePaired(BARE_TWIN, { url: twinUrl, process: twin }, bareServer, opts, bareRuns),
-    await measurePaired(
-      BARE_SAME_HEADERS,
-      { url: sameHeadersUrl, process: sameHeaders },
-      bareServer,
-      opts,
-      bareRuns,
-    ),
-    await measurePaired(
-      BARE_REQUEST_WORK,
-      { url: requestWorkUrl, process: requestWork },
-      bareServer,
-      opts,
-      bareRuns,
-    ),
+    await measurePaired(BARE_TWIN, twin, bareServer, opts, bareRuns),
+    await measurePaired(BARE_SAME_HEADERS, sameHeaders, bareServer, opts, bareRuns),
+    await measurePaired(BARE_REQUEST_WORK, requestWork, bareServer, opts, bareRuns),
   ];
   for (const t of TARGETS) {
     const target = { url: base + t.path, process: service };
