@@ -7,36 +7,37 @@
  * each throughput to a bare node:http server that returns the same JSON bytes (the ceiling).
  *
  * How, in one run:
- *  1. build; generate N clean rows (bench/generate.ts) into a temp folder; create a scratch
- *     database; start `node dist/server.js` on it (LOG_LEVEL unset: info, the production level)
- *     and time the start-up import until /analytics/top-merchant answers 200; vacuum and analyse
- *     the database, so that autovacuum does not run during the measurements;
+ *  1. build; for each --rows size: generate that many clean rows (bench/generate.ts) into a temp
+ *     folder; create a scratch database; start `node dist/server.js` on it (LOG_LEVEL unset: info,
+ *     the production level) and time the start-up import until /analytics/top-merchant answers
+ *     200; vacuum and analyse the database, so that autovacuum does not run during the
+ *     measurements. Every size gets its own service; all of them run during the measurements;
  *  2. start the bare server, also as a child process, so neither server shares the event loop
  *     of the load generator, and three reference variants of it: its twin (the same code in
  *     another process: an A/A control, whose distance from 1.00 is the harness's resolution),
  *     one sending the service's headers, one also doing the per-request work of the production
  *     middleware (request id, timing, rate limit, latency histogram) with the service's own
  *     functions;
- *  3. for each target: a 2 s warm-up (not reported), then --rounds pairs of measured autocannon
- *     runs, the bare server's and the target's, in turn first and second (the order of a pair
- *     must not favour either), all in this process with the same connections and duration;
- *     every response must be 2xx. A target's ratio is the median of its pairs' ratios: this
- *     machine's speed drifts by tens of percent within minutes, and a bare run measured once,
- *     minutes before a target, made ratios of identical code paths differ by 0.25;
+ *  3. for each target: a 2 s warm-up (not reported), then --rounds rounds of measured autocannon
+ *     runs, one of the bare server and one of the target on each service, the order rotated
+ *     every round (no place in a round may favour one), all in this process with the same
+ *     connections and duration; every response must be 2xx. A ratio is the median of the rounds'
+ *     ratios: this machine's speed drifts by tens of percent within minutes, and a bare run
+ *     measured once, minutes before a target, made ratios of identical code paths differ by 0.25;
  *  4. print a table (with the CPU each side spent a response), the twin's spread, the most the
  *     load generator could take from the service at its own CPU cost a response, and PASS/FAIL
- *     lines (analytics >= 0.8x bare req/s; leaderboard and filtered p99 < 5 ms), write
- *     bench/out/http-<rows>.json, and compare with results files of other row counts (target: no
- *     more than 10% worse);
- *  5. stop both servers, drop the scratch database, remove the temp folder unless --keep.
+ *     lines (analytics >= 0.8x bare req/s; leaderboard and filtered p99 < 5 ms); with several
+ *     sizes, the change of req/s and p99 from the smallest to each larger one, measured in the
+ *     same rounds (target: no more than 10% worse); write bench/out/http-<rows>.json;
+ *  5. stop the servers, drop the scratch databases, remove the temp folder unless --keep.
  * It always exits 0 once measured: it reports, it does not gate.
  *
- * usage: npm run bench:http -- [--rows N] [--duration S] [--rounds R] [--connections C] [--keep]
+ * usage: npm run bench:http -- [--rows N[,N...]] [--duration S] [--rounds R] [--connections C] [--keep]
  *                              [--database-url postgres://user@host:port/admin-db]
  */
 import { type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -118,8 +119,16 @@ const TARGETS: Target[] = [
   },
 ];
 
+/** Is a measured target (`name`, or `name @ 10M` with several sizes) held to the p99 target? */
+function heldToP99(measured: string): boolean {
+  return TARGETS.some(
+    (t) => t.p99Target && (measured === t.name || measured.startsWith(`${t.name} @ `)),
+  );
+}
+
 interface Options {
-  rows: number;
+  /** the sizes, ascending: one service each, measured in the same rounds */
+  rows: number[];
   duration: number;
   rounds: number;
   connections: number;
@@ -132,7 +141,7 @@ interface Measurement {
   path: string;
   /** the median of the rounds */
   reqPerSec: number;
-  /** the median of the rounds; autocannon's histogram holds whole milliseconds (rounded down) */
+  /** the median of the rounds; each round's p99 is exact (autocannon's own keeps whole ms) */
   p99Ms: number;
   non2xx: number;
   errors: number;
@@ -151,19 +160,40 @@ interface Measurement {
   serverCpuUs: number;
 }
 
-interface Report {
+/** A target's change from the smallest size to a larger one, from runs in the same rounds. */
+interface SizeChange {
+  target: string;
+  fromRows: number;
+  toRows: number;
+  /** the medians of the rounds at the two sizes */
+  reqPerSec: [number, number];
+  p99Ms: [number, number];
+  /** the median over the rounds of the change within a round, in % */
+  reqPerSecChangePct: number;
+  p99ChangePct: number;
+  /** each round's change of req/s, in % */
+  roundChangesPct: number[];
+}
+
+interface ServiceSetUp {
   rows: number;
+  /** the start-up import, per /health */
+  importSeconds: number;
+  /** from spawning the service to the first 200 (start-up, migrations, import, cache) */
+  readySeconds: number;
+}
+
+interface Report {
+  rows: number[];
   durationSeconds: number;
   rounds: number;
   connections: number;
   date: string;
   node: string;
   cpus: number;
-  /** the start-up import, per /health */
-  importSeconds: number;
-  /** from spawning the service to the first 200 (start-up, migrations, import, cache) */
-  readySeconds: number;
+  services: ServiceSetUp[];
   results: Measurement[];
+  sizeChanges: SizeChange[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +214,9 @@ function parseOptions(argv: string[]): Options {
     },
   });
   return {
-    rows: positiveInt('rows', values.rows),
+    rows: [...new Set(values.rows.split(',').map((n) => positiveInt('rows', n)))].sort(
+      (a, b) => a - b,
+    ),
     duration: positiveInt('duration', values.duration),
     rounds: positiveInt('rounds', values.rounds),
     connections: positiveInt('connections', values.connections),
@@ -404,32 +436,52 @@ async function vacuumNow(databaseUrl: string): Promise<void> {
   console.log(`vacuumed the database in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-async function load(url: string, connections: number, duration: number) {
-  return autocannon({ url, connections, duration });
+/**
+ * One autocannon run, and the exact p99 of its 2xx responses: autocannon's own histogram keeps
+ * whole milliseconds, too coarse to tell a 10% change of a 2 ms p99.
+ */
+function load(url: string, connections: number, duration: number) {
+  const latenciesMs: number[] = [];
+  return new Promise<{ result: autocannon.Result; p99Ms: number }>((resolve, reject) => {
+    const instance = autocannon({ url, connections, duration }, (error, result) =>
+      error ? reject(error) : resolve({ result, p99Ms: percentile(latenciesMs, 0.99) }),
+    );
+    instance.on('response', (_client, status, _bytes, ms) => {
+      if (status >= 200 && status < 300) latenciesMs.push(ms);
+    });
+  });
+}
+
+/** The nearest-rank percentile; NaN for none. */
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number;
+}
+
+interface Contender {
+  name: string;
+  url: string;
+  process: ChildProcess;
 }
 
 /** One measured run (no warm-up). */
-async function measure(
-  target: string,
-  url: string,
-  server: ChildProcess,
-  opts: Options,
-): Promise<Measurement> {
+async function measure(contender: Contender, opts: Options): Promise<Measurement> {
   const cpu0 = process.cpuUsage();
-  const server0 = processCpuSeconds(server.pid);
+  const server0 = processCpuSeconds(contender.process.pid);
   const wall0 = performance.now();
-  const result = await load(url, opts.connections, opts.duration);
+  const { result, p99Ms } = await load(contender.url, opts.connections, opts.duration);
   const wall = (performance.now() - wall0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
-  const serverCpuSeconds = processCpuSeconds(server.pid) - server0;
+  const serverCpuSeconds = processCpuSeconds(contender.process.pid) - server0;
   const responses = result.requests.total;
-  const { pathname, search } = new URL(url);
+  const { pathname, search } = new URL(contender.url);
   return {
-    target,
+    target: contender.name,
     path: pathname + search,
     reqPerSec: result.requests.average,
-    p99Ms: result.latency.p99,
+    p99Ms,
     non2xx: result.non2xx,
     errors: result.errors,
     timeouts: result.timeouts,
@@ -443,38 +495,49 @@ async function measure(
   };
 }
 
-interface Server {
-  url: string;
-  process: ChildProcess;
+/**
+ * Contenders measured in rounds of one run each, so that the runs of a round see the machine at
+ * about the same speed; the order rotates every round (with two, each goes first every other
+ * round). Every contender but the first (the bare server, warm already) gets a warm-up.
+ * Returns each contender's runs, in the order of the rounds.
+ */
+async function measureInRounds(contenders: Contender[], opts: Options): Promise<Measurement[][]> {
+  for (const c of contenders.slice(1)) await load(c.url, opts.connections, WARMUP_SECONDS);
+  const runs: Measurement[][] = contenders.map(() => []);
+  for (let round = 0; round < opts.rounds; round++) {
+    for (let turn = 0; turn < contenders.length; turn++) {
+      const index = (round + turn) % contenders.length;
+      runs[index]!.push(await measure(contenders[index]!, opts));
+    }
+  }
+  return runs;
 }
 
-/**
- * A target measured in rounds, each a run of the bare server and one of the target, so that both
- * runs of a pair see the machine at the same speed; the bare server goes first in even rounds,
- * second in odd ones. Returns the target's medians and its ratio; the bare runs go to `bareRuns`.
- */
-async function measurePaired(
-  target: string,
-  server: Server,
-  bare: Server,
-  opts: Options,
-  bareRuns: Measurement[],
-): Promise<Measurement> {
-  await load(server.url, opts.connections, WARMUP_SECONDS);
-  const runs: Measurement[] = [];
-  const ratios: number[] = [];
-  for (let round = 0; round < opts.rounds; round++) {
-    const bareFirst = round % 2 === 0;
-    const first = bareFirst ? bare : server;
-    const second = bareFirst ? server : bare;
-    const firstRun = await measure(bareFirst ? BARE : target, first.url, first.process, opts);
-    const secondRun = await measure(bareFirst ? target : BARE, second.url, second.process, opts);
-    const [bareRun, run] = bareFirst ? [firstRun, secondRun] : [secondRun, firstRun];
-    bareRuns.push(bareRun);
-    runs.push(run);
-    ratios.push(run.reqPerSec / bareRun.reqPerSec);
-  }
+/** A contender's runs as one measurement, with the median of its ratios to the same rounds' bare runs. */
+function relativeTo(runs: Measurement[], bareRuns: Measurement[]): Measurement {
+  const ratios = runs.map((run, i) => run.reqPerSec / bareRuns[i]!.reqPerSec);
   return { ...combine(runs), ratio: median(ratios), roundRatios: ratios };
+}
+
+/** A target's change from the runs at a smaller size to those at a larger one, round by round. */
+function sizeChange(
+  target: string,
+  [fromRows, fromRuns]: [number, Measurement[]],
+  [toRows, toRuns]: [number, Measurement[]],
+): SizeChange {
+  const changes = (pick: (m: Measurement) => number) =>
+    toRuns.map((run, i) => pct(pick(fromRuns[i]!), pick(run)));
+  const rateChanges = changes((m) => m.reqPerSec);
+  return {
+    target,
+    fromRows,
+    toRows,
+    reqPerSec: [median(fromRuns.map((m) => m.reqPerSec)), median(toRuns.map((m) => m.reqPerSec))],
+    p99Ms: [median(fromRuns.map((m) => m.p99Ms)), median(toRuns.map((m) => m.p99Ms))],
+    reqPerSecChangePct: median(rateChanges),
+    p99ChangePct: median(changes((m) => m.p99Ms)),
+    roundChangesPct: rateChanges,
+  };
 }
 
 /** Runs of one target as one measurement: medians of rates and latencies, sums of failures. */
@@ -515,7 +578,7 @@ function printTable(results: Measurement[]): void {
   const rows = results.map((r) => [
     r.target,
     r.reqPerSec.toFixed(0),
-    r.p99Ms.toFixed(0),
+    r.p99Ms.toFixed(1),
     String(r.non2xx),
     String(r.errors),
     r.ratio.toFixed(2),
@@ -572,9 +635,9 @@ function printVerdicts(results: Measurement[]): void {
         `${r.ratioSameHeaders.toFixed(2)}x bare with the same headers (target >= ${MIN_RATIO}x, all 2xx)`,
     );
   }
-  for (const r of results.filter((m) => TARGETS.find((t) => t.name === m.target)?.p99Target)) {
+  for (const r of results.filter((m) => heldToP99(m.target))) {
     console.log(
-      `${verdict(r.p99Ms < MAX_P99_MS)} ${r.target}: p99 ${r.p99Ms.toFixed(0)} ms ` +
+      `${verdict(r.p99Ms < MAX_P99_MS)} ${r.target}: p99 ${r.p99Ms.toFixed(1)} ms ` +
         `(target < ${MAX_P99_MS} ms)`,
     );
   }
@@ -582,50 +645,43 @@ function printVerdicts(results: Measurement[]): void {
 
 async function writeReport(report: Report): Promise<string> {
   await mkdir(OUT_DIR, { recursive: true });
-  const file = join(OUT_DIR, `http-${report.rows}.json`);
+  const file = join(OUT_DIR, `http-${report.rows.join('-')}.json`);
   await writeFile(file, JSON.stringify(report, null, 2) + '\n');
   return file;
-}
-
-async function otherReports(rows: number): Promise<Report[]> {
-  const names = (await readdir(OUT_DIR)).filter((n) => /^http-\d+\.json$/.test(n));
-  const reports = await Promise.all(
-    names.map(async (n) => JSON.parse(await readFile(join(OUT_DIR, n), 'utf8')) as Report),
-  );
-  return reports.filter((r) => r.rows !== rows).sort((a, b) => a.rows - b.rows);
 }
 
 const pct = (from: number, to: number) => (from === 0 ? Number.NaN : ((to - from) / from) * 100);
 const signed = (n: number) => (Number.isNaN(n) ? 'n/a' : `${n >= 0 ? '+' : ''}${n.toFixed(1)}%`);
 
-/** Change from the run with fewer rows to the one with more: does more data slow answers down? */
-function printComparison(a: Report, b: Report): void {
-  const [small, large] = a.rows < b.rows ? [a, b] : [b, a];
+/** Does more data slow answers down? Each change is the median of the rounds' changes. */
+function printSizeChanges(changes: SizeChange[]): void {
+  if (changes.length === 0) return;
   console.log(
-    `\ncomparison: ${small.rows} rows -> ${large.rows} rows (target: req/s and p99 ` +
-      `no more than ${MAX_CHANGE_PCT}% worse)`,
+    `\nfrom the smallest size to the larger, in the same rounds (target: req/s and p99 no ` +
+      `more than ${MAX_CHANGE_PCT}% worse)`,
   );
-  if (small.connections !== large.connections || small.durationSeconds !== large.durationSeconds) {
-    console.log('note: the two runs used different --connections or --duration: not comparable');
-  }
-  const lines = [['target', 'req/s', 'change', 'p99 ms', 'change', 'verdict']];
-  for (const l of large.results) {
-    const s = small.results.find((r) => r.target === l.target); // the bare servers share a path
-    if (!s) continue;
-    const dRate = pct(s.reqPerSec, l.reqPerSec);
-    const dP99 = pct(s.p99Ms, l.p99Ms);
-    const p99Worse = s.p99Ms === 0 ? l.p99Ms > 0 : dP99 > MAX_CHANGE_PCT;
-    const ok = dRate >= -MAX_CHANGE_PCT && !p99Worse;
+  const lines = [['target', 'rows', 'req/s', 'change', 'p99 ms', 'change', 'rounds', 'verdict']];
+  for (const c of changes) {
+    const ok = c.reqPerSecChangePct >= -MAX_CHANGE_PCT && c.p99ChangePct <= MAX_CHANGE_PCT;
     lines.push([
-      l.target,
-      `${s.reqPerSec.toFixed(0)} -> ${l.reqPerSec.toFixed(0)}`,
-      signed(dRate),
-      `${s.p99Ms.toFixed(0)} -> ${l.p99Ms.toFixed(0)}`,
-      signed(dP99),
+      c.target,
+      `${rowsLabel(c.fromRows)} -> ${rowsLabel(c.toRows)}`,
+      `${c.reqPerSec[0].toFixed(0)} -> ${c.reqPerSec[1].toFixed(0)}`,
+      signed(c.reqPerSecChangePct),
+      `${c.p99Ms[0].toFixed(2)} -> ${c.p99Ms[1].toFixed(2)}`,
+      signed(c.p99ChangePct),
+      c.roundChangesPct.map((x) => x.toFixed(0)).join(' '),
       ok ? 'PASS' : 'FAIL',
     ]);
   }
   printColumns(lines);
+}
+
+/** 1000000 -> 1M, 20000 -> 20k: the size in a target's name. */
+function rowsLabel(rows: number): string {
+  if (rows % 1_000_000 === 0) return `${rows / 1_000_000}M`;
+  if (rows % 1000 === 0) return `${rows / 1000}k`;
+  return String(rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,17 +696,17 @@ async function importDuration(base: string): Promise<number> {
   return (Date.parse(health.import.finishedAt) - Date.parse(health.import.startedAt)) / 1000;
 }
 
-/** Starts the service on fresh data; returns its base URL, the top-merchant body, import time. */
-async function setUpService(opts: Options, temp: string) {
-  const dataDir = join(temp, 'data');
-  const rows = await generateData(opts.rows, dataDir);
+/** Starts a service on `rows` fresh rows; returns it, its base URL and the top-merchant body. */
+async function setUpService(rows: number, opts: Options, temp: string) {
+  const dataDir = join(temp, `data-${rows}`);
+  const generated = await generateData(rows, dataDir);
   const databaseUrl = await createScratchDatabase(opts.adminUrl, 'bench_http');
   const port = await freePort();
-  const logFile = join(temp, 'service.log');
+  const logFile = join(temp, `service-${rows}.log`);
   const started = performance.now();
   const service = startService(port, dataDir, databaseUrl, logFile);
   const base = `http://${HOST}:${port}`;
-  console.log(`service on ${base}, importing ${rows} rows ...`);
+  console.log(`service on ${base}, importing ${generated} rows ...`);
   const body = await waitFor200(`${base}/analytics/top-merchant`, service, logFile);
   const readySeconds = (performance.now() - started) / 1000;
   const importSeconds = await importDuration(base);
@@ -659,44 +715,84 @@ async function setUpService(opts: Options, temp: string) {
     `import took ${importSeconds.toFixed(1)} s (per /health); /analytics/top-merchant ` +
       `answered 200 ${readySeconds.toFixed(1)} s after the service was started`,
   );
-  return { service, base, body, rows, importSeconds, readySeconds };
+  const setUp: ServiceSetUp = {
+    rows: generated,
+    importSeconds: Number(importSeconds.toFixed(2)),
+    readySeconds: Number(readySeconds.toFixed(2)),
+  };
+  return { process: service, base, body, setUp };
+}
+
+/** The reference servers, each measured in rounds against the bare server. */
+async function measureReferences(
+  bare: Contender,
+  references: Contender[],
+  opts: Options,
+  bareRuns: Measurement[],
+): Promise<Measurement[]> {
+  const measured: Measurement[] = [];
+  for (const reference of references) {
+    const [bareInRounds, runs] = await measureInRounds([bare, reference], opts);
+    bareRuns.push(...bareInRounds!);
+    measured.push(relativeTo(runs!, bareInRounds!));
+  }
+  return measured;
 }
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   build();
-  const temp = await prepareTemp('bench-http-', opts.keep, 'data/ and the server logs');
-  const { service, base, body, rows, importSeconds, readySeconds } = await setUpService(opts, temp);
+  const temp = await prepareTemp('bench-http-', opts.keep, 'data-*/ and the server logs');
+  const services = [];
+  for (const rows of opts.rows) services.push(await setUpService(rows, opts, temp));
+  const first = services[0]!;
+  const sized = (name: string, rows: number) =>
+    services.length > 1 ? `${name} @ ${rowsLabel(rows)}` : name;
 
-  const bareServer = await startReference(temp, 'bare.log', body);
-
+  const bare = { name: BARE, ...(await startReference(temp, 'bare.log', first.body)) };
   console.log(
     `load: ${opts.connections} connections; per target a ${WARMUP_SECONDS} s warm-up, then ` +
       `${opts.rounds} rounds of ${opts.duration} s on the bare server and ${opts.duration} s on ` +
-      `the target; ${TARGETS.length + REFERENCE_ROWS - 1} targets\n`,
+      `the target at each size; ${TARGETS.length} targets and ${REFERENCE_ROWS - 1} references\n`,
   );
   await warnIfBusy();
-  const twin = await startReference(temp, 'bare-twin.log', body);
-  const headers = await serviceHeaders(base);
-  const sameHeaders = await startReference(temp, 'bare-same-headers.log', body, headers);
-  const requestWork = await startReference(
-    temp,
-    'bare-request-work.log',
-    body,
-    headers,
-    REQUEST_WORK_SCRIPT,
-  );
-
-  await load(bareServer.url, opts.connections, WARMUP_SECONDS);
-  const bareRuns: Measurement[] = [];
-  const measured = [
-    await measurePaired(BARE_TWIN, twin, bareServer, opts, bareRuns),
-    await measurePaired(BARE_SAME_HEADERS, sameHeaders, bareServer, opts, bareRuns),
-    await measurePaired(BARE_REQUEST_WORK, requestWork, bareServer, opts, bareRuns),
+  const headers = await serviceHeaders(first.base);
+  const references = [
+    { name: BARE_TWIN, ...(await startReference(temp, 'bare-twin.log', first.body)) },
+    {
+      name: BARE_SAME_HEADERS,
+      ...(await startReference(temp, 'bare-same-headers.log', first.body, headers)),
+    },
+    {
+      name: BARE_REQUEST_WORK,
+      ...(await startReference(
+        temp,
+        'bare-request-work.log',
+        first.body,
+        headers,
+        REQUEST_WORK_SCRIPT,
+      )),
+    },
   ];
+
+  await load(bare.url, opts.connections, WARMUP_SECONDS);
+  const bareRuns: Measurement[] = [];
+  const measured = await measureReferences(bare, references, opts, bareRuns);
+  const sizeChanges: SizeChange[] = [];
   for (const t of TARGETS) {
-    const target = { url: base + t.path, process: service };
-    measured.push(await measurePaired(t.name, target, bareServer, opts, bareRuns));
+    const atEachSize = services.map((s) => ({
+      name: sized(t.name, s.setUp.rows),
+      url: s.base + t.path,
+      process: s.process,
+    }));
+    const [bareInRounds, ...runsAtEachSize] = await measureInRounds([bare, ...atEachSize], opts);
+    bareRuns.push(...bareInRounds!);
+    for (const runs of runsAtEachSize) measured.push(relativeTo(runs, bareInRounds!));
+    for (let i = 1; i < services.length; i++) {
+      const from: [number, Measurement[]] = [first.setUp.rows, runsAtEachSize[0]!];
+      const to: [number, Measurement[]] = [services[i]!.setUp.rows, runsAtEachSize[i]!];
+      sizeChanges.push(sizeChange(t.name, from, to));
+    }
   }
   const results = [{ ...combine(bareRuns), ratio: 1 }, ...measured];
   const sameHeadersRatio = (measured.find((m) => m.target === BARE_SAME_HEADERS) as Measurement)
@@ -708,20 +804,20 @@ async function main(): Promise<void> {
   printNotes(results);
   console.log('');
   printVerdicts(results);
+  printSizeChanges(sizeChanges);
   const report: Report = {
-    rows,
+    rows: services.map((s) => s.setUp.rows),
     durationSeconds: opts.duration,
     rounds: opts.rounds,
     connections: opts.connections,
     date: new Date().toISOString(),
     node: process.version,
     cpus: cpus().length,
-    importSeconds: Number(importSeconds.toFixed(2)),
-    readySeconds: Number(readySeconds.toFixed(2)),
+    services: services.map((s) => s.setUp),
     results,
+    sizeChanges,
   };
   console.log(`\nwrote ${await writeReport(report)}`);
-  for (const other of await otherReports(rows)) printComparison(other, report);
 }
 
 try {
