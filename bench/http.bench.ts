@@ -146,9 +146,9 @@ interface Measurement {
   non2xx: number;
   errors: number;
   timeouts: number;
-  /** the median over the rounds of req/s of this target / req/s of the bare run of its pair */
+  /** the median over the rounds of req/s of this target / req/s of the bare run of its round */
   ratio: number;
-  /** each pair's ratio, in the order measured */
+  /** each round's ratio, in the order measured */
   roundRatios: number[];
   /** req/s of this target / req/s of a bare server sending the same headers */
   ratioSameHeaders: number;
@@ -571,7 +571,7 @@ function printTable(results: Measurement[]): void {
     'errors',
     'x bare',
     'x same headers',
-    'pairs x bare',
+    'rounds x bare',
     'cpu client/server',
     'cpu µs/response client/server',
   ];
@@ -609,11 +609,11 @@ function printColumns(lines: string[][]): void {
 function printNotes(results: Measurement[]): void {
   const bare = results[0] as Measurement;
   const twin = results.find((r) => r.target === BARE_TWIN) as Measurement;
-  const pairs = twin.roundRatios;
+  const rounds = twin.roundRatios;
   console.log(
     `resolution: the bare server's twin (the same code, another process) measured ` +
-      `${twin.ratio.toFixed(2)}x the bare server, pairs from ${Math.min(...pairs).toFixed(2)} ` +
-      `to ${Math.max(...pairs).toFixed(2)}: differences of that size are noise`,
+      `${twin.ratio.toFixed(2)}x the bare server, rounds from ${Math.min(...rounds).toFixed(2)} ` +
+      `to ${Math.max(...rounds).toFixed(2)}: differences of that size are noise`,
   );
   const clientUs = results.slice(REFERENCE_ROWS).map((r) => r.clientCpuUs);
   const capOf = (us: number) => 1e6 / us / bare.reqPerSec; // one core's worth of responses
