@@ -18,12 +18,14 @@
  *     one sending the service's headers, one also doing the per-request work of the production
  *     middleware (request id, timing, rate limit, latency histogram) with the service's own
  *     functions;
- *  3. for each target: a 2 s warm-up (not reported), then --rounds rounds of measured autocannon
- *     runs, one of the bare server and one of the target on each service, the order rotated
- *     every round (no place in a round may favour one), all in this process with the same
- *     connections and duration; every response must be 2xx. A ratio is the median of the rounds'
- *     ratios: this machine's speed drifts by tens of percent within minutes, and a bare run
- *     measured once, minutes before a target, made ratios of identical code paths differ by 0.25;
+ *  3. a 2 s warm-up of each (not reported), then --rounds rounds of measured autocannon runs;
+ *     a round visits every reference and target: a run of the bare server, then one of the
+ *     target on each service, the order rotated every round (no place may favour one), all in
+ *     this process with the same connections and duration; every response must be 2xx. A ratio
+ *     is the median of the rounds' ratios: this machine's speed drifts by tens of percent within
+ *     minutes, and a bare run measured once, minutes before a target, made ratios of identical
+ *     code paths differ by 0.25; measured one target after another, a slow spell took all the
+ *     rounds of one target;
  *  4. print a table (with the CPU each side spent a response), the twin's spread, the most the
  *     load generator could take from the service at its own CPU cost a response, and PASS/FAIL
  *     lines (analytics >= 0.8x bare req/s; leaderboard and filtered p99 < 5 ms); with several
@@ -496,18 +498,25 @@ async function measure(contender: Contender, opts: Options): Promise<Measurement
 }
 
 /**
- * Contenders measured in rounds of one run each, so that the runs of a round see the machine at
- * about the same speed; the order rotates every round (with two, each goes first every other
- * round). Every contender but the first (the bare server, warm already) gets a warm-up.
- * Returns each contender's runs, in the order of the rounds.
+ * Groups of contenders (each the bare server and what is compared with it) measured in rounds:
+ * every round visits every group, one run per contender, the order within a group rotated every
+ * round (no place may favour one). This machine has slow spells of a minute or more in which every
+ * process spends up to half as much CPU again on a response; measured one group after another,
+ * such a spell took all the rounds of one group and the median could not set it aside. Every
+ * contender but the bare server (warm already) gets a warm-up first.
+ * Returns each group's runs per contender, in the order of the rounds.
  */
-async function measureInRounds(contenders: Contender[], opts: Options): Promise<Measurement[][]> {
-  for (const c of contenders.slice(1)) await load(c.url, opts.connections, WARMUP_SECONDS);
-  const runs: Measurement[][] = contenders.map(() => []);
+async function measureInRounds(groups: Contender[][], opts: Options): Promise<Measurement[][][]> {
+  for (const group of groups) {
+    for (const c of group.slice(1)) await load(c.url, opts.connections, WARMUP_SECONDS);
+  }
+  const runs: Measurement[][][] = groups.map((group) => group.map(() => []));
   for (let round = 0; round < opts.rounds; round++) {
-    for (let turn = 0; turn < contenders.length; turn++) {
-      const index = (round + turn) % contenders.length;
-      runs[index]!.push(await measure(contenders[index]!, opts));
+    for (const [g, group] of groups.entries()) {
+      for (let turn = 0; turn < group.length; turn++) {
+        const index = (round + turn) % group.length;
+        runs[g]![index]!.push(await measure(group[index]!, opts));
+      }
     }
   }
   return runs;
@@ -723,27 +732,11 @@ async function setUpService(rows: number, opts: Options, temp: string) {
   return { process: service, base, body, setUp };
 }
 
-/** The reference servers, each measured in rounds against the bare server. */
-async function measureReferences(
-  bare: Contender,
-  references: Contender[],
-  opts: Options,
-  bareRuns: Measurement[],
-): Promise<Measurement[]> {
-  const measured: Measurement[] = [];
-  for (const reference of references) {
-    const [bareInRounds, runs] = await measureInRounds([bare, reference], opts);
-    bareRuns.push(...bareInRounds!);
-    measured.push(relativeTo(runs!, bareInRounds!));
-  }
-  return measured;
-}
-
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   build();
   const temp = await prepareTemp('bench-http-', opts.keep, 'data-*/ and the server logs');
-  const services = [];
+  const services: Awaited<ReturnType<typeof setUpService>>[] = [];
   for (const rows of opts.rows) services.push(await setUpService(rows, opts, temp));
   const first = services[0]!;
   const sized = (name: string, rows: number) =>
@@ -751,9 +744,9 @@ async function main(): Promise<void> {
 
   const bare = { name: BARE, ...(await startReference(temp, 'bare.log', first.body)) };
   console.log(
-    `load: ${opts.connections} connections; per target a ${WARMUP_SECONDS} s warm-up, then ` +
-      `${opts.rounds} rounds of ${opts.duration} s on the bare server and ${opts.duration} s on ` +
-      `the target at each size; ${TARGETS.length} targets and ${REFERENCE_ROWS - 1} references\n`,
+    `load: ${opts.connections} connections; a ${WARMUP_SECONDS} s warm-up of each, then ` +
+      `${opts.rounds} rounds, each of ${opts.duration} s on the bare server and ${opts.duration} s ` +
+      `on each of ${REFERENCE_ROWS - 1} references and ${TARGETS.length} targets at each size\n`,
   );
   await warnIfBusy();
   const headers = await serviceHeaders(first.base);
@@ -776,22 +769,26 @@ async function main(): Promise<void> {
   ];
 
   await load(bare.url, opts.connections, WARMUP_SECONDS);
-  const bareRuns: Measurement[] = [];
-  const measured = await measureReferences(bare, references, opts, bareRuns);
-  const sizeChanges: SizeChange[] = [];
-  for (const t of TARGETS) {
-    const atEachSize = services.map((s) => ({
+  const atEachSize = TARGETS.map((t) =>
+    services.map((s) => ({
       name: sized(t.name, s.setUp.rows),
       url: s.base + t.path,
       process: s.process,
-    }));
-    const [bareInRounds, ...runsAtEachSize] = await measureInRounds([bare, ...atEachSize], opts);
+    })),
+  );
+  const groups = [...references.map((r) => [r]), ...atEachSize].map((g) => [bare, ...g]);
+  const bareRuns: Measurement[] = [];
+  const measured: Measurement[] = [];
+  const sizeChanges: SizeChange[] = [];
+  const runsByGroup = await measureInRounds(groups, opts);
+  for (const [g, [bareInRounds, ...runsOfEach]] of runsByGroup.entries()) {
     bareRuns.push(...bareInRounds!);
-    for (const runs of runsAtEachSize) measured.push(relativeTo(runs, bareInRounds!));
+    for (const runs of runsOfEach) measured.push(relativeTo(runs, bareInRounds!));
+    if (g < references.length) continue;
     for (let i = 1; i < services.length; i++) {
-      const from: [number, Measurement[]] = [first.setUp.rows, runsAtEachSize[0]!];
-      const to: [number, Measurement[]] = [services[i]!.setUp.rows, runsAtEachSize[i]!];
-      sizeChanges.push(sizeChange(t.name, from, to));
+      const from: [number, Measurement[]] = [first.setUp.rows, runsOfEach[0]!];
+      const to: [number, Measurement[]] = [services[i]!.setUp.rows, runsOfEach[i]!];
+      sizeChanges.push(sizeChange(TARGETS[g - references.length]!.name, from, to));
     }
   }
   const results = [{ ...combine(bareRuns), ratio: 1 }, ...measured];
