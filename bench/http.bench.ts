@@ -18,9 +18,9 @@
  *     one sending the service's headers, one also doing the per-request work of the production
  *     middleware (request id, timing, rate limit, latency histogram) with the service's own
  *     functions;
- *  3. a 2 s warm-up of each (not reported), then --rounds rounds of measured autocannon runs;
- *     a round visits every reference and target: a run of the bare server, then one of the
- *     target on each service, the order rotated every round (no place may favour one), all in
+ *  3. --rounds rounds of measured autocannon runs, each after 1 s of unmeasured load; a round
+ *     visits every reference and target: a run of the bare server, then one of the target on
+ *     each service, the order rotated every round (no place may favour one), all in
  *     this process with the same connections and duration; every response must be 2xx. A ratio
  *     is the median of the rounds' ratios: this machine's speed drifts by tens of percent within
  *     minutes, and a bare run measured once, minutes before a target, made ratios of identical
@@ -61,7 +61,11 @@ import { freePort } from '../src/free-port.js';
 
 const OUT_DIR = join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
-const WARMUP_SECONDS = 2;
+/**
+ * Unmeasured load on a contender just before each of its runs: between two of its runs it sits
+ * idle while every other contender runs, and an idle V8 shrinks its young generation.
+ */
+const WARMUP_SECONDS = 1;
 const POLL_MS = 200;
 const SEED = 20240101;
 /** idle-machine check before measuring: warn above this share of all CPUs busy */
@@ -500,21 +504,19 @@ async function measure(contender: Contender, opts: Options): Promise<Measurement
 /**
  * Groups of contenders (each the bare server and what is compared with it) measured in rounds:
  * every round visits every group, one run per contender, the order within a group rotated every
- * round (no place may favour one). This machine has slow spells of a minute or more in which every
- * process spends up to half as much CPU again on a response; measured one group after another,
- * such a spell took all the rounds of one group and the median could not set it aside. Every
- * contender but the bare server (warm already) gets a warm-up first.
+ * round (no place may favour one), each run after a warm-up of its own. This machine has slow
+ * spells of a minute or more in which every process spends up to half as much CPU again on a
+ * response; measured one group after another, such a spell took all the rounds of one group and
+ * the median could not set it aside.
  * Returns each group's runs per contender, in the order of the rounds.
  */
 async function measureInRounds(groups: Contender[][], opts: Options): Promise<Measurement[][][]> {
-  for (const group of groups) {
-    for (const c of group.slice(1)) await load(c.url, opts.connections, WARMUP_SECONDS);
-  }
   const runs: Measurement[][][] = groups.map((group) => group.map(() => []));
   for (let round = 0; round < opts.rounds; round++) {
     for (const [g, group] of groups.entries()) {
       for (let turn = 0; turn < group.length; turn++) {
         const index = (round + turn) % group.length;
+        await load(group[index]!.url, opts.connections, WARMUP_SECONDS);
         runs[g]![index]!.push(await measure(group[index]!, opts));
       }
     }
@@ -744,7 +746,7 @@ async function main(): Promise<void> {
 
   const bare = { name: BARE, ...(await startReference(temp, 'bare.log', first.body)) };
   console.log(
-    `load: ${opts.connections} connections; a ${WARMUP_SECONDS} s warm-up of each, then ` +
+    `load: ${opts.connections} connections; ${WARMUP_SECONDS} s of warm-up before each run; ` +
       `${opts.rounds} rounds, each of ${opts.duration} s on the bare server and ${opts.duration} s ` +
       `on each of ${REFERENCE_ROWS - 1} references and ${TARGETS.length} targets at each size\n`,
   );
@@ -768,7 +770,6 @@ async function main(): Promise<void> {
     },
   ];
 
-  await load(bare.url, opts.connections, WARMUP_SECONDS);
   const atEachSize = TARGETS.map((t) =>
     services.map((s) => ({
       name: sized(t.name, s.setUp.rows),
