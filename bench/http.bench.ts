@@ -20,8 +20,8 @@
  *     functions;
  *  3. --rounds rounds of measured autocannon runs, each after 1 s of unmeasured load; a round
  *     visits every reference and target: a run of the bare server, then one of the target on
- *     each service, the order rotated every round (no place may favour one), all in
- *     this process with the same connections and duration; every response must be 2xx. A ratio
+ *     each service, the order rotated every round (no place may favour one), all in this
+ *     process with the same connections and duration; every response must be 2xx. A ratio
  *     is the median of the rounds' ratios: this machine's speed drifts by tens of percent within
  *     minutes, and a bare run measured once, minutes before a target, made ratios of identical
  *     code paths differ by 0.25; measured one target after another, a slow spell took all the
@@ -63,7 +63,8 @@ const OUT_DIR = join(ROOT, 'bench', 'out');
 const HOST = '127.0.0.1';
 /**
  * Unmeasured load on a contender just before each of its runs: between two of its runs it sits
- * idle while every other contender runs, and an idle V8 shrinks its young generation.
+ * idle for a minute while the others run, and an idle process can have given memory back (V8's
+ * memory reducer) and its caches to the others; a run should see it busy, as in production.
  */
 const WARMUP_SECONDS = 1;
 const POLL_MS = 200;
