@@ -783,14 +783,16 @@ async function main(): Promise<void> {
   const measured: Measurement[] = [];
   const sizeChanges: SizeChange[] = [];
   const runsByGroup = await measureInRounds(groups, opts);
-  for (const [g, [bareInRounds, ...runsOfEach]] of runsByGroup.entries()) {
+  for (const [bareInRounds, ...runsOfEach] of runsByGroup) {
     bareRuns.push(...bareInRounds!);
     for (const runs of runsOfEach) measured.push(relativeTo(runs, bareInRounds!));
-    if (g < references.length) continue;
+  }
+  const targetRuns = runsByGroup.slice(references.length); // in the order of TARGETS
+  for (const [t, [, ...runsAtEachSize]] of targetRuns.entries()) {
     for (let i = 1; i < services.length; i++) {
-      const from: [number, Measurement[]] = [first.setUp.rows, runsOfEach[0]!];
-      const to: [number, Measurement[]] = [services[i]!.setUp.rows, runsOfEach[i]!];
-      sizeChanges.push(sizeChange(TARGETS[g - references.length]!.name, from, to));
+      const from: [number, Measurement[]] = [first.setUp.rows, runsAtEachSize[0]!];
+      const to: [number, Measurement[]] = [services[i]!.setUp.rows, runsAtEachSize[i]!];
+      sizeChanges.push(sizeChange(TARGETS[t]!.name, from, to));
     }
   }
   const results = [{ ...combine(bareRuns), ratio: 1 }, ...measured];
