@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type pg from 'pg';
 import type { Config } from './config.js';
 import { registerDocs } from './http/docs.js';
+import { clientErrorHandler } from './http/client-errors.js';
 import { handleFrameworkError, registerErrorHandlers } from './http/errors.js';
 import { refuseNonFiniteNumbers } from './http/finite-numbers.js';
 import { registerRequestHooks, requestIdFor } from './http/hooks.js';
@@ -25,6 +26,7 @@ export interface AppDeps {
     | 'dataDir'
     | 'uploadDir'
     | 'uploadMaxBytes'
+    | 'requestTimeoutSeconds'
     | 'rateLimitPerMinute'
   >;
   log: FastifyBaseLogger;
@@ -35,6 +37,9 @@ export interface AppDeps {
   imports: ImportQueue;
   metrics: ServiceMetrics;
 }
+
+/** No byte either way for this long closes a connection (Node's socket timeout). */
+const IDLE_CONNECTION_MS = 60_000;
 
 /** Builds the whole HTTP application; server.ts listens with it, tests use app.inject. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -48,6 +53,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Requests the router cannot read (bad percent-encoding, an over-long path parameter) get the
     // contract's error body too, not Fastify's own.
     frameworkErrors: handleFrameworkError,
+    // And so do requests node:http's parser refuses (431, a malformed request line: 400).
+    clientErrorHandler: clientErrorHandler(deps.log),
+    // A whole request, body included, must arrive within REQUEST_TIMEOUT_SECONDS (408), and a
+    // connection silent for a minute is closed: a dripped or stalled body cannot hold one open.
+    requestTimeout: deps.config.requestTimeoutSeconds * 1000,
+    connectionTimeout: IDLE_CONNECTION_MS,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 200 },
     ajv: {

@@ -16,6 +16,8 @@ export interface Config {
   /** Where uploaded CSV files are kept (one folder per upload); imported like DATA_DIR's files. */
   readonly uploadDir: string;
   readonly uploadMaxBytes: number;
+  /** Longest time a request may take to arrive, body included (an upload); 0 = no limit. */
+  readonly requestTimeoutSeconds: number;
   /** Requests per minute per client address; 0 switches rate limiting off. */
   readonly rateLimitPerMinute: number;
   /** Import new or changed files that appear in DATA_DIR while the service runs. */
@@ -95,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     importBulkLoad: bulkLoad as BulkLoadMode,
     uploadDir: env.UPLOAD_DIR?.trim() || path.join(dataDir, 'uploads'),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 10 * 1024 ** 3, 1, 1024 ** 4),
+    requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', 300, 0, 86_400),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     watchDataDir: watch === 'true' || watch === '1',
   });

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import { closeIfBodyUnread } from './client-errors.js';
 import { securityHeaders } from './security.js';
 
 /** The schema of the contract's error body, for the OpenAPI document of every route. */
@@ -64,6 +65,7 @@ export function handleFrameworkError(
   reply: FastifyReply,
 ): void {
   reply.headers(securityHeaders('api')).header('x-request-id', request.id);
+  closeIfBodyUnread(request.raw, reply); // every answer here is an error
   if (error.code === 'FST_ERR_BAD_URL') {
     sendError(
       reply,

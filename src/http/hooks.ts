@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { closeIfBodyUnread } from './client-errors.js';
 import { securityHeaders } from './security.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -55,6 +56,7 @@ export function registerRequestHooks(app: FastifyInstance): void {
     );
     reply.header('x-request-id', request.id);
     reply.header('x-process-time', `${reply.elapsedTime.toFixed(3)}ms`);
+    if (reply.statusCode >= 400) closeIfBodyUnread(request.raw, reply);
     done(null, payload);
   });
   if (!['debug', 'trace'].includes(app.log.level)) return;

@@ -25,6 +25,7 @@ describe('loadConfig: defaults', () => {
       importBulkLoad: 'auto',
       uploadDir: path.join('data', 'uploads'),
       uploadMaxBytes: 10 * 1024 ** 3,
+      requestTimeoutSeconds: 300,
       rateLimitPerMinute: 6000,
       watchDataDir: true,
     });
@@ -74,6 +75,7 @@ describe('loadConfig: valid values', () => {
       IMPORT_BULK_LOAD: ' Always ',
       UPLOAD_DIR: ' /srv/uploads ',
       UPLOAD_MAX_BYTES: '1048576',
+      REQUEST_TIMEOUT_SECONDS: '600',
       RATE_LIMIT_PER_MINUTE: '0',
       WATCH_DATA_DIR: 'false',
     });
@@ -89,6 +91,7 @@ describe('loadConfig: valid values', () => {
       importBulkLoad: 'always',
       uploadDir: '/srv/uploads',
       uploadMaxBytes: 1_048_576,
+      requestTimeoutSeconds: 600,
       rateLimitPerMinute: 0,
       watchDataDir: false,
     });
@@ -141,6 +144,8 @@ describe('loadConfig: invalid values', () => {
     ['IMPORT_BATCH_ROWS', '100000001'],
     ['IMPORT_BATCH_ROWS', 'many'],
     ['UPLOAD_MAX_BYTES', '0'],
+    ['REQUEST_TIMEOUT_SECONDS', 'soon'],
+    ['REQUEST_TIMEOUT_SECONDS', '86401'],
     ['RATE_LIMIT_PER_MINUTE', '-5'],
     ['WATCH_DATA_DIR', 'sometimes'],
     ['IMPORT_BULK_LOAD', 'yes'],

@@ -49,6 +49,9 @@ const RejectsQuery = Type.Object(
     limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
     after: Type.Integer({
       minimum: 0,
+      // Lines are bigint in the database; past this a number is no longer exact here (and a
+      // larger one made PostgreSQL fail with "bigint out of range": a 500).
+      maximum: Number.MAX_SAFE_INTEGER,
       default: 0,
       description: 'Return rejects after this line (keyset pagination)',
     }),

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import multipart from '@fastify/multipart';
+import multipart, { type MultipartFile } from '@fastify/multipart';
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../../config.js';
 import { AppError, badRequest } from '../../errors.js';
@@ -52,6 +52,19 @@ function asClientError(error: unknown): never {
   throw error;
 }
 
+/**
+ * The file part of a multipart upload. A body busboy cannot read at all (no boundary in its
+ * Content-Type) fails with a plain Error: the client's fault, 400, not a 500.
+ */
+async function filePart(request: FastifyRequest): Promise<MultipartFile | undefined> {
+  try {
+    return await request.file();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== undefined) throw error;
+    throw badRequest(`the multipart body cannot be read: ${(error as Error).message}`);
+  }
+}
+
 const isStream = (body: unknown): body is Readable =>
   typeof (body as Readable | undefined)?.pipe === 'function';
 
@@ -88,7 +101,7 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
         let source = request.body as Readable | undefined;
         let given = (request.query as Static<typeof UploadQuery>).name;
         if (request.isMultipart()) {
-          const part = await request.file();
+          const part = await filePart(request);
           if (!part) throw badRequest('the multipart body has no file part');
           source = part.file;
           given ??= path.basename(part.filename);
