@@ -1,13 +1,8 @@
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { openDatabase, type Database } from '../../src/db/database.js';
-import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
-import { ImportQueue } from '../../src/modules/importer/import-queue.js';
-import { ServiceMetrics } from '../../src/modules/metrics/metrics.js';
+import { startService, type Service } from '../../src/service.js';
 import { createTestDatabase, tempDir, testConfig } from '../helpers.js';
 
 const TOKEN = 'edges-admin-token-0123456789';
@@ -68,34 +63,22 @@ function parse(text: string) {
 
 describe('HTTP edges: parser errors, refusals and timeouts', () => {
   let db: { url: string; drop: () => Promise<void> };
-  let database: Database;
+  let service: Service;
   let app: FastifyInstance;
   let port: number;
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    database = await openDatabase({ databaseUrl: db.url });
-    const cache = new AnswerCache(database.pool);
-    await cache.refresh();
-    const log = pino({ level: 'silent' });
     const config = testConfig({ databaseUrl: db.url, dataDir: await tempDir(), adminToken: TOKEN });
-    app = await buildApp({
-      config,
-      log,
-      pool: database.pool,
-      cache,
-      version: '9.9.9',
-      isReady: () => true,
-      imports: new ImportQueue({ databaseUrl: db.url, batchRows: 1000, log }),
-      metrics: new ServiceMetrics({ pool: database.pool, dataVersion: () => cache.currentVersion }),
-    });
+    service = await startService(config);
+    await service.startupImport;
+    app = service.app;
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as AddressInfo).port;
   });
 
   afterAll(async () => {
-    await app?.close();
-    await database?.close();
+    await service?.close();
     await db?.drop();
   });
 
