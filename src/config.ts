@@ -16,12 +16,16 @@ export interface Config {
   /** Where uploaded CSV files are kept (one folder per upload); imported like DATA_DIR's files. */
   readonly uploadDir: string;
   readonly uploadMaxBytes: number;
+  /** Hours a stored upload is kept after its run is done or rejected; 0 removes it at once. */
+  readonly uploadRetentionHours: number;
   /** Longest time a request may take to arrive, body included (an upload); 0 = no limit. */
   readonly requestTimeoutSeconds: number;
   /** Requests per minute per client address; 0 switches rate limiting off. */
   readonly rateLimitPerMinute: number;
   /** Import new or changed files that appear in DATA_DIR while the service runs. */
   readonly watchDataDir: boolean;
+  /** A file's unterminated last line is imported once the file has not changed for this long. */
+  readonly fileSettleMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -97,9 +101,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     importBulkLoad: bulkLoad as BulkLoadMode,
     uploadDir: env.UPLOAD_DIR?.trim() || path.join(dataDir, 'uploads'),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 10 * 1024 ** 3, 1, 1024 ** 4),
+    uploadRetentionHours: integer(env, 'UPLOAD_RETENTION_HOURS', 24, 0, 87_600),
     requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', 300, 0, 86_400),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     watchDataDir: watch === 'true' || watch === '1',
+    fileSettleMs: integer(env, 'FILE_SETTLE_MS', 10_000, 0, 3_600_000),
   });
 }
 

@@ -47,6 +47,7 @@ export async function startService(config: Config): Promise<Service> {
     databaseUrl: database.url,
     batchRows: config.importBatchRows,
     bulkLoad: config.importBulkLoad,
+    settleMs: config.fileSettleMs,
     log,
     onImported: (seconds) => metrics.observeImport(seconds),
   });

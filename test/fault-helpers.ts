@@ -104,7 +104,7 @@ export async function importInto(
 ): Promise<FileOutcome[]> {
   const database = await openDatabase({ databaseUrl: url });
   try {
-    return await new Importer(database.pool, url, { batchRows }).importFiles(files);
+    return await new Importer(database.pool, url, { batchRows, settleMs: 0 }).importFiles(files);
   } finally {
     await database.close();
   }

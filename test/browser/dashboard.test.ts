@@ -238,6 +238,7 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the dashboard at GET /', () => {
     const before = await apiVersion();
     const outcomes = await new Importer(service.database.pool, service.database.url, {
       batchRows: 1000,
+      settleMs: 0,
     }).importFiles([laterFile]);
     expect(outcomes.map((o) => o.status)).toEqual(['done']);
     let after = before;

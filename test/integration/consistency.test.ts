@@ -26,7 +26,7 @@ async function importAll(
   batchRows = 5000,
   more: Partial<ImportOptions> = {},
 ) {
-  return new Importer(database.pool, database.url, { batchRows, ...more }).importFiles(
+  return new Importer(database.pool, database.url, { batchRows, settleMs: 0, ...more }).importFiles(
     await listImportFiles(dir),
   );
 }

@@ -39,6 +39,7 @@ describe('HTTP hygiene', () => {
     const imports = new ImportQueue({
       databaseUrl: db.url,
       batchRows: 1000,
+      settleMs: 0,
       log,
     });
     Object.assign(imports.status, IMPORTING);

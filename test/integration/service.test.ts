@@ -99,7 +99,10 @@ describe('when the service imports the hand-worked fixture', () => {
       path.join(dataDir, 'activities_20240103.csv'),
     );
     const { Importer, listImportFiles } = await import('../../src/modules/importer/importer.js');
-    const importer = new Importer(service.database.pool, service.database.url, { batchRows: 1000 });
+    const importer = new Importer(service.database.pool, service.database.url, {
+      batchRows: 1000,
+      settleMs: 0,
+    });
     const outcomes = await importer.importFiles(await listImportFiles(dataDir));
     expect(outcomes.map((o) => o.status)).toEqual(['skipped', 'skipped', 'done']);
     expect(outcomes[2]).toMatchObject({

@@ -237,7 +237,7 @@ describe('importing generated hostile files', () => {
     fileNo += 1;
     const file = path.join(dir, `activities_${String(fileNo).padStart(8, '0')}.csv`);
     await writeFile(file, bytes);
-    const importer = new Importer(database.pool, db.url, { batchRows, bulkLoad });
+    const importer = new Importer(database.pool, db.url, { batchRows, bulkLoad, settleMs: 0 });
     const outcomes = await importer.importFiles([file]);
     await rm(file);
     expect(outcomes).toHaveLength(1);

@@ -51,14 +51,17 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): vo
         tags: ['health'],
         summary: 'Status, uptime, version, database reachability and import progress',
         description:
-          '200 when the database answers (status "starting" until the start-up import is done), 503 when it does not.',
+          '200 when the database answers (status "starting" until the start-up import is done, ' +
+          '"degraded" when the last import failed), 503 when it does not.',
         response: { 200: HealthBody, 503: HealthBody },
       },
     },
     async (_request, reply) => {
       const latencyMs = await pingDatabase(deps.pool);
       const reachable = latencyMs !== null;
-      const status = !reachable ? 'degraded' : deps.isReady() ? 'ok' : 'starting';
+      // A failed import serves the last committed data: still 200, but not ok.
+      const importFailed = deps.importStatus().state === 'failed';
+      const status = !reachable || importFailed ? 'degraded' : deps.isReady() ? 'ok' : 'starting';
       return reply.code(reachable ? 200 : 503).send({
         status,
         version: deps.version,

@@ -152,6 +152,11 @@ export class CsvRecordSplitter {
     return this.skipping === null;
   }
 
+  /** True when the input so far ends inside a record (no line break after it yet). */
+  get inRecord(): boolean {
+    return this.carry.length > 0 || this.skipping !== null;
+  }
+
   push(chunk: Buffer): void {
     this.bytesFed += chunk.length;
     this.consume(chunk);

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { CreditMessage, ParsedChunk, ParseRequest, ParserMessage } from './parsed-chunk.js';
 import { startThread } from './threads.js';
@@ -36,7 +37,8 @@ export class FileParser {
     this.worker.postMessage({ type: 'file', ...request } satisfies ParseRequest);
     for (;;) {
       const message = await this.next();
-      if (message.type === 'error') throw new Error(`reading ${request.file}: ${message.message}`);
+      if (message.type === 'error')
+        throw new Error(`reading ${path.basename(request.file)}: ${message.message}`);
       yield message.chunk;
       this.giveBack(message.chunk);
       if (message.chunk.final) return;
@@ -55,6 +57,12 @@ export class FileParser {
       buffers.rowEnds,
       buffers.facts,
     ]);
+  }
+
+  /** Ends the chunks being awaited with `error` (a shutdown while the parser waits on a file). */
+  cancel(error: Error): void {
+    this.failure ??= error;
+    this.wake();
   }
 
   async close(): Promise<void> {

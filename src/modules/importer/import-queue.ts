@@ -1,8 +1,10 @@
+import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
 import type { BulkLoadMode } from '../../config.js';
 import type { FromImportThread, ImportRequest, ToImportThread } from './import-thread.js';
 import type { FileOutcome, ImportProgress } from './importer.js';
+import { failAbandonedRuns } from './importer.repository.js';
 import { importWithRetries } from './retry.js';
 import { startThread } from './threads.js';
 
@@ -21,9 +23,19 @@ export interface ImportQueueOptions {
   databaseUrl: string;
   batchRows: number;
   bulkLoad?: BulkLoadMode;
+  /** Config.fileSettleMs: how long a file ending inside a line must stay unchanged. */
+  settleMs: number;
   log: FastifyBaseLogger;
   /** Called when an import has finished, with its duration. */
   onImported?: (seconds: number) => void;
+}
+
+/** A file that changed while it was imported is looked at again after this long. */
+const CHANGED_RECHECK_MS = 2000;
+
+/** An error message for /health: file names only, the full text goes to the log. */
+export function withoutPaths(message: string): string {
+  return message.replace(/(?:[A-Za-z]:)?[\\/](?:[^\s'"\\/]+[\\/])+([^\s'"\\/]+)/g, '$1');
 }
 
 /**
@@ -46,6 +58,8 @@ export class ImportQueue {
   private draining: Promise<void> | null = null;
   private thread: Worker | null = null;
   private stopped = false;
+  private failedInDrain = false;
+  private readonly rechecks = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: ImportQueueOptions) {}
 
@@ -62,16 +76,45 @@ export class ImportQueue {
   /** Stops at the next chunk; committed batches stay and the rest resumes on the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const timer of this.rechecks) clearTimeout(timer);
     this.thread?.postMessage({ type: 'stop' } satisfies ToImportThread);
     await this.draining;
   }
 
   private async drain(): Promise<void> {
+    this.failedInDrain = false;
+    this.status.error = null;
     while (this.pending.size > 0 && !this.stopped) {
       const files = [...this.pending];
       this.pending.clear();
       await this.importNow(files);
     }
+    // A failure earlier in this drain stays visible after the files behind it were imported.
+    if (this.failedInDrain) this.status.state = 'failed';
+  }
+
+  /** Files that changed under their import: looked at again once they had time to settle. */
+  private recheckLater(files: string[]): void {
+    if (files.length === 0 || this.stopped) return;
+    const timer = setTimeout(() => {
+      this.rechecks.delete(timer);
+      void this.add(files);
+    }, CHANGED_RECHECK_MS);
+    timer.unref();
+    this.rechecks.add(timer);
+  }
+
+  /**
+   * One file's failure must not hold back the files after it: the import goes on without it, and
+   * a run its dead thread left 'running' is marked failed.
+   */
+  private async setAside(files: string[], fileName: string | null, message: string): Promise<void> {
+    if (fileName === null) return;
+    await failAbandonedRuns(this.options.databaseUrl, fileName, message).catch((error: unknown) =>
+      this.options.log.warn({ err: error }, 'could not mark the run failed'),
+    );
+    const rest = files.filter((f) => path.basename(f) !== fileName);
+    if (rest.length < files.length) for (const file of rest) this.pending.add(file);
   }
 
   private async importNow(files: string[]): Promise<void> {
@@ -84,7 +127,6 @@ export class ImportQueue {
       rowsRead: 0,
       startedAt: new Date().toISOString(),
       finishedAt: null,
-      error: null,
     });
     try {
       const outcomes = await importWithRetries(
@@ -99,10 +141,18 @@ export class ImportQueue {
         log.info({ import: outcome }, `import ${outcome.status}: ${outcome.fileName}`);
       this.status.filesDone = outcomes.length; // progress is last reported before the last file ends
       this.status.state = 'done';
+      const changed = new Set(
+        outcomes.filter((o) => o.status === 'changed').map((o) => o.fileName),
+      );
+      this.recheckLater(files.filter((f) => changed.has(path.basename(f))));
     } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const failedFile = this.status.currentFile;
       this.status.state = 'failed';
-      this.status.error = error instanceof Error ? error.message : String(error);
-      log.error({ err: error }, 'import failed; serving the last committed data');
+      this.status.error = withoutPaths(failedFile ? `${failedFile}: ${message}` : message);
+      this.failedInDrain = true;
+      log.error({ err: error, file: failedFile }, 'import failed; serving the last committed data');
+      if (!this.stopped) await this.setAside(files, failedFile, `import failed: ${message}`);
     } finally {
       this.status.currentFile = null;
       this.status.finishedAt = new Date().toISOString();
@@ -126,8 +176,15 @@ export class ImportQueue {
         thread.on('exit', (code) =>
           reject(new Error(`the import thread stopped (exit code ${code})`)),
         );
-        const { databaseUrl, batchRows, bulkLoad } = this.options;
-        const request: ImportRequest = { type: 'import', databaseUrl, files, batchRows, bulkLoad };
+        const { databaseUrl, batchRows, bulkLoad, settleMs } = this.options;
+        const request: ImportRequest = {
+          type: 'import',
+          databaseUrl,
+          files,
+          batchRows,
+          bulkLoad,
+          settleMs,
+        };
         thread.postMessage(request);
         if (this.stopped) thread.postMessage({ type: 'stop' } satisfies ToImportThread);
       });

@@ -58,12 +58,22 @@ export function addCounts(into: RunCounts, delta: RunCounts): void {
   for (const [k, v] of Object.entries(delta.warningsByKind)) increment(into.warningsByKind, k, v);
 }
 
+/** How a run ends once its file is read: done, or changed under the reader (importer.ts). */
+export interface RunEnding {
+  status: 'done' | 'changed';
+  message: string | null;
+  /** The file as read to its end; kept in the ledger when the run is done. */
+  identity: repo.FileIdentity | null;
+}
+
 /** One file's run as committed: counters and how far into the file committed batches got. */
 export class RunState {
   committed: RunCounts = ZERO_COUNTS();
   bytesCommitted = 0;
+  committedHash: string | null = null;
   nextLine = 2;
   done = false;
+  ending: RunEnding | null = null;
 
   constructor(
     readonly id: number,
@@ -82,6 +92,7 @@ export class RunState {
       warningsByKind: { ...run.warningsByKind },
     };
     state.bytesCommitted = run.bytesCommitted;
+    state.committedHash = run.committedHash;
     state.nextLine = run.nextLine;
     return state;
   }
@@ -96,6 +107,8 @@ export interface RunSlice {
   run: RunState;
   counts: RunCounts;
   endBytes: number;
+  /** SHA-256 of the file's first endBytes bytes as read. */
+  endHash: string | null;
   endLine: number;
   endsFile: boolean;
 }
@@ -225,6 +238,7 @@ export class Batch {
       run,
       counts: ZERO_COUNTS(),
       endBytes: run.bytesCommitted,
+      endHash: run.committedHash,
       endLine: run.nextLine,
       endsFile: false,
     };

@@ -16,6 +16,7 @@ export interface ImportRequest {
   files: string[];
   batchRows: number;
   bulkLoad?: BulkLoadMode;
+  settleMs: number;
 }
 
 export type ToImportThread = ImportRequest | { type: 'stop' };
@@ -42,6 +43,7 @@ async function run(request: ImportRequest): Promise<void> {
     importer = new Importer(pool, request.databaseUrl, {
       batchRows: request.batchRows,
       bulkLoad: request.bulkLoad,
+      settleMs: request.settleMs,
       onProgress: (progress) => post({ type: 'progress', progress }),
     });
     post({ type: 'done', outcomes: await importer.importFiles(request.files) });

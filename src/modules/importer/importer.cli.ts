@@ -76,6 +76,7 @@ async function main(): Promise<number> {
         importer = new Importer(database.pool, database.url, {
           batchRows: config.importBatchRows,
           bulkLoad: config.importBulkLoad,
+          settleMs: config.fileSettleMs,
           onProgress,
         });
         return importer.importFiles(files);

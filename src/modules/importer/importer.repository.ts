@@ -1,11 +1,11 @@
-import type pg from 'pg';
+import pg from 'pg';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { ACTIVITY_COLUMNS } from './binary-copy.js';
 import { splitPair, splitTriple, type RollupDelta, type RowFacts } from './batch-rollups.js';
 import { crashArmed, crashPoint } from './crash-point.js';
 
-export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'rejected';
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'rejected' | 'changed';
 
 /** A run's row accounting: read = inserted + duplicate + rejected. */
 export interface RunCounts {
@@ -27,6 +27,8 @@ export interface RunRecord extends RunCounts {
   fileHash: string;
   status: RunStatus;
   bytesCommitted: number;
+  /** SHA-256 of the first bytesCommitted bytes as read; null for runs older than the column. */
+  committedHash: string | null;
   nextLine: number;
   message: string | null;
   startedAt: Date;
@@ -44,7 +46,7 @@ const RUN_COLUMNS = `id, file_name AS "fileName", file_size::float8 AS "fileSize
   file_hash AS "fileHash", status, rows_read::float8 AS "rowsRead", rows_inserted::float8 AS "rowsInserted",
   rows_duplicate::float8 AS "rowsDuplicate", rows_rejected::float8 AS "rowsRejected",
   rows_pending::float8 AS "rowsPending", rejects_by_reason AS "rejectsByReason", warnings_by_kind AS "warningsByKind",
-  bytes_committed::float8 AS "bytesCommitted", next_line::float8 AS "nextLine", message,
+  bytes_committed::float8 AS "bytesCommitted", committed_hash AS "committedHash", next_line::float8 AS "nextLine", message,
   started_at AS "startedAt", finished_at AS "finishedAt"`;
 
 const IMPORT_LOCK_KEY = 727_274_001; // any constant: one importer at a time per database
@@ -228,12 +230,22 @@ export async function insertRejects(client: pg.Client, rejects: RejectRecord[]):
   );
 }
 
+/** What a file was when its run ended: the ledger's record of the content imported. */
+export interface FileIdentity {
+  fileSize: number;
+  fileMtime: Date;
+  fileHash: string;
+}
+
 export interface RunProgress extends RunCounts {
   id: number;
   status: RunStatus;
   bytesCommitted: number;
+  committedHash?: string | null;
   nextLine: number;
   message?: string | null;
+  /** Set when the run ends: the file as it was read to its end. */
+  identity?: FileIdentity;
 }
 
 export async function saveRunProgress(
@@ -244,6 +256,8 @@ export async function saveRunProgress(
     `UPDATE import_runs SET status = $2, rows_read = $3, rows_inserted = $4, rows_duplicate = $5,
        rows_rejected = $6, rejects_by_reason = $7, warnings_by_kind = $8, bytes_committed = $9,
        next_line = $10, message = $11, rows_pending = $12,
+       committed_hash = COALESCE($13, committed_hash), file_size = COALESCE($14, file_size),
+       file_mtime = COALESCE($15, file_mtime), file_hash = COALESCE($16, file_hash),
        finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE now() END
      WHERE id = $1`,
     [
@@ -259,6 +273,10 @@ export async function saveRunProgress(
       run.nextLine,
       run.message ?? null,
       run.rowsPending,
+      run.committedHash ?? null,
+      run.identity?.fileSize ?? null,
+      run.identity?.fileMtime ?? null,
+      run.identity?.fileHash ?? null,
     ],
   );
 }
@@ -323,6 +341,33 @@ export async function setRunStatus(
        finished_at = CASE WHEN $2 IN ('queued', 'running') THEN NULL ELSE now() END WHERE id = $1`,
     [id, status, message],
   );
+}
+
+/**
+ * Marks failed the runs of `fileName` that an importer which died (its thread or process gone)
+ * left 'running'. Only while no importer holds the lock: a live one may be running the file.
+ */
+export async function failAbandonedRuns(
+  databaseUrl: string,
+  fileName: string,
+  message: string,
+): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const lock = await client.query<{ locked: boolean }>(
+      'SELECT pg_try_advisory_lock($1) AS locked',
+      [IMPORT_LOCK_KEY],
+    );
+    if (!lock.rows[0]?.locked) return;
+    await client.query(
+      `UPDATE import_runs SET status = 'failed', message = $2, finished_at = now()
+       WHERE file_name = $1 AND status = 'running'`,
+      [fileName, message],
+    );
+  } finally {
+    await client.end();
+  }
 }
 
 export async function listRuns(db: pg.Pool, limit: number, offset: number): Promise<RunRecord[]> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import pg from 'pg';
@@ -17,6 +18,7 @@ import {
   RunState,
   ZERO_COUNTS,
   type CurrentFile,
+  type RunEnding,
   type RunSlice,
 } from './import-state.js';
 import { UuidBloom, UuidSet } from './uuid-set.js';
@@ -25,7 +27,10 @@ import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
 import { loadFacts, type ParsedChunk } from './parsed-chunk.js';
+
+type ChunkPosition = Pick<ParsedChunk, 'consumedBytes' | 'line' | 'digest' | 'shrank'>;
 import { crashPoint } from './crash-point.js';
+import { openRegularFile } from './regular-file.js';
 import {
   judgeRow,
   PRODUCT_KYC,
@@ -59,13 +64,18 @@ const WRITE_AHEAD_BATCHES = 3;
 const BULK_MIN_BYTES = 64 << 20;
 const BULK_MAX_STORED_RATIO = 4;
 const CSV_BYTES_PER_ROW = 120;
+/** A held reject's heap cost beyond its text (object, strings' headers): bounds a batch of short lines. */
+const REJECT_OVERHEAD_BYTES = 128;
+/** Runs that did not reach the end of their file: the next import of the file may continue one. */
+const UNFINISHED: repo.RunStatus[] = ['running', 'failed', 'changed'];
+const STOPPED_MESSAGE = 'import stopped by shutdown; it resumes on the next start';
 /** Names the importer's session in pg_stat_activity (operators and tests can find it). */
 export const IMPORTER_APPLICATION_NAME = 'activities-importer';
 
 export interface FileOutcome extends repo.RunCounts {
   runId: number | null;
   fileName: string;
-  status: 'done' | 'rejected' | 'failed' | 'skipped';
+  status: 'done' | 'rejected' | 'failed' | 'skipped' | 'changed';
   message: string | null;
 }
 
@@ -85,6 +95,11 @@ export interface ImportOptions {
   copyBatchRows?: number;
   /** Default auto: a bulk load when the files are large next to the stored facts. */
   bulkLoad?: BulkLoadMode;
+  /**
+   * How long a file that ends inside a line must stay unchanged before that line is taken: until
+   * then it may be a writer's pause, and a cut row must never be stored (Config.fileSettleMs).
+   */
+  settleMs: number;
   onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -92,20 +107,28 @@ export interface ImportOptions {
 export async function listImportFiles(target: string): Promise<string[]> {
   const info = await stat(target);
   if (info.isFile()) return [path.resolve(target)];
-  const names = (await readdir(target)).filter((n) => FILE_PATTERN.test(n)).sort();
+  const entries = await readdir(target, { withFileTypes: true });
+  // Regular files only (a FIFO would block its reader); a symbolic link is judged when opened.
+  const names = entries
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && FILE_PATTERN.test(e.name))
+    .map((e) => e.name)
+    .sort();
   return names.map((n) => path.resolve(target, n));
 }
 
-async function hashFile(file: string): Promise<string> {
+/** SHA-256 of the file's first `upTo` bytes (all of them by default). */
+async function hashFile(file: string, upTo = Infinity): Promise<string> {
   const hash = createHash('sha256');
   // One buffer read into again and again (a read stream allocates one per read; see parser-thread).
   const hashBuffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-  const handle = await open(file, 'r');
+  const handle = await openRegularFile(file);
   try {
-    for (;;) {
-      const { bytesRead } = await handle.read(hashBuffer, 0, hashBuffer.length, null);
+    for (let left = upTo; left > 0;) {
+      const want = Math.min(hashBuffer.length, left);
+      const { bytesRead } = await handle.read(hashBuffer, 0, want, null);
       if (bytesRead === 0) break;
       hash.update(hashBuffer.subarray(0, bytesRead));
+      left -= bytesRead;
     }
   } finally {
     await handle.close();
@@ -174,6 +197,7 @@ export class Importer {
   /** Asks a running import to stop at the next chunk; committed batches stay, the rest resumes later. */
   stop(): void {
     this.stopRequested = true;
+    this.parser?.cancel(new Error(STOPPED_MESSAGE)); // it may be waiting for a file to settle
   }
 
   async importFiles(files: string[]): Promise<FileOutcome[]> {
@@ -207,7 +231,7 @@ export class Importer {
           if (delta) addCounts(o instanceof RunState ? o.committed : o, delta);
         }
       }
-      return outcomes.map((o) => (o instanceof RunState ? o.outcome('done') : o));
+      return outcomes.map((o) => (o instanceof RunState ? endOutcome(o) : o));
     } catch (error) {
       await this.abandon(error);
       throw error;
@@ -305,12 +329,18 @@ export class Importer {
     this.progress.currentFile = fileName;
     this.report();
     const info = await stat(file);
-    const runs = await repo.runsForFile(this.pool, fileName);
-    const skip = (run: repo.RunRecord): FileOutcome => {
+    const finish = (outcome: FileOutcome): FileOutcome => {
       this.progress.filesDone += 1;
       this.progress.bytesRead += info.size;
-      return RunState.resume(run).outcome('skipped', `unchanged since run ${run.id}`);
+      return outcome;
     };
+    if (!info.isFile()) {
+      const skipped = new RunState(0, fileName).outcome('skipped', 'not a regular file: not read');
+      return finish({ ...skipped, runId: null });
+    }
+    const runs = await repo.runsForFile(this.pool, fileName);
+    const skip = (run: repo.RunRecord): FileOutcome =>
+      finish(RunState.resume(run).outcome('skipped', `unchanged since run ${run.id}`));
     // A queued upload was accepted with its own ledger row: it is imported even when the same
     // content arrived before (its rows then count as duplicates), so every accepted upload ends.
     const queued = runs.some((r) => r.status === 'queued');
@@ -323,43 +353,24 @@ export class Importer {
     if (sameContent && !queuedRun) return skip(sameContent);
 
     const header = await readHeader(file);
-    const resumable =
-      queuedRun ??
-      runs.find((r) => r.fileHash === hash && (r.status === 'running' || r.status === 'failed'));
-    for (const stale of runs.filter((r) => r.status === 'running' && r !== resumable)) {
-      await repo.setRunStatus(
-        this.pool,
-        stale.id,
-        'failed',
-        'file changed before this run finished',
-      );
-    }
     const identity = { fileName, fileSize: info.size, fileMtime: info.mtime, fileHash: hash };
-    if (!header.ok && queuedRun) {
-      await repo.setRunStatus(this.pool, queuedRun.id, 'rejected', header.message);
-      this.progress.filesDone += 1;
-      this.progress.bytesRead += info.size;
-      return new RunState(queuedRun.id, fileName).outcome('rejected', header.message);
-    }
     if (!header.ok) {
-      const id = await repo.createRun(this.pool, {
-        ...identity,
-        status: 'rejected',
-        bytesCommitted: 0,
-        nextLine: 1,
-        message: header.message,
-      });
-      this.progress.filesDone += 1;
-      this.progress.bytesRead += info.size;
-      return new RunState(id, fileName).outcome('rejected', header.message);
+      const id =
+        queuedRun?.id ??
+        (await repo.createRun(this.pool, {
+          ...identity,
+          status: 'rejected',
+          bytesCommitted: 0,
+          nextLine: 1,
+          message: header.message,
+        }));
+      if (queuedRun) await repo.setRunStatus(this.pool, id, 'rejected', header.message);
+      return finish(new RunState(id, fileName).outcome('rejected', header.message));
     }
+    const resumable = queuedRun ?? (await this.findResumableRun(file, runs, hash, header.bytes));
     let run: RunState;
     if (resumable) {
       run = RunState.resume(resumable);
-      if (resumable.status === 'queued') {
-        run.bytesCommitted = header.bytes;
-        run.nextLine = header.nextLine;
-      }
       await repo.setRunStatus(this.pool, run.id, 'running', null);
     } else {
       const id = await repo.createRun(this.pool, {
@@ -369,33 +380,85 @@ export class Importer {
         nextLine: header.nextLine,
       });
       run = new RunState(id, fileName);
+    }
+    // Nothing but the header committed yet (a queued upload, or one interrupted before its
+    // first commit): the data starts after the header.
+    if (run.bytesCommitted < header.bytes) {
       run.bytesCommitted = header.bytes;
       run.nextLine = header.nextLine;
+      run.committedHash = null;
     }
+    await this.markSuperseded(runs, resumable, run.id);
     crashPoint('file-start'); // fault-injection tests: between two files
-    await this.streamFile(file, run, header.columns);
+    await this.streamFile(file, run, header.columns, { info, hash });
     this.progress.filesDone += 1;
     this.report();
     return run;
   }
 
-  private async streamFile(file: string, run: RunState, columns: ColumnMap): Promise<void> {
+  /**
+   * The unfinished run of this file to continue: the latest one whose committed bytes the file
+   * still starts with (a writer that appended, or rewrote the same content). Runs from before
+   * committed_hash existed are matched by the whole file's hash, as they were.
+   */
+  private async findResumableRun(
+    file: string,
+    runs: repo.RunRecord[],
+    hash: string,
+    headerBytes: number,
+  ): Promise<repo.RunRecord | undefined> {
+    const latest = runs.find((r) => UNFINISHED.includes(r.status));
+    if (!latest) return undefined;
+    if (latest.bytesCommitted <= headerBytes) return latest;
+    if (latest.committedHash === null) return latest.fileHash === hash ? latest : undefined;
+    const prefix = await hashFile(file, latest.bytesCommitted);
+    return prefix === latest.committedHash ? latest : undefined;
+  }
+
+  /** Unfinished runs of the file not continued: their rows stay, the ledger says what replaced them. */
+  private async markSuperseded(
+    runs: repo.RunRecord[],
+    continued: repo.RunRecord | undefined,
+    runId: number,
+  ): Promise<void> {
+    const message = `the file changed after this run committed part of it; run ${runId} imports it anew`;
+    for (const stale of runs) {
+      if (stale === continued || !UNFINISHED.includes(stale.status)) continue;
+      await repo.setRunStatus(this.pool, stale.id, 'changed', message);
+    }
+  }
+
+  private async streamFile(
+    file: string,
+    run: RunState,
+    columns: ColumnMap,
+    before: { info: Stats; hash: string },
+  ): Promise<void> {
     this.current = { run, columns };
     const base = run.bytesCommitted;
-    const markEnd = (at: { consumedBytes: number; line: number }, endsFile: boolean): void => {
+    const markEnd = (at: Omit<ChunkPosition, 'shrank'>, endsFile: boolean): void => {
       const slice = this.batch.slice(run);
       slice.endBytes = base + at.consumedBytes;
+      slice.endHash = at.digest;
       slice.endLine = at.line;
       slice.endsFile = endsFile;
     };
-    markEnd({ consumedBytes: 0, line: run.nextLine }, false);
+    markEnd({ consumedBytes: 0, line: run.nextLine, digest: run.committedHash ?? '' }, false);
     this.parser ??= new FileParser();
-    const request = { file, start: base, line: run.nextLine, columns, runId: run.id };
+    const request = {
+      file,
+      start: base,
+      line: run.nextLine,
+      columns,
+      runId: run.id,
+      settleMs: this.options.settleMs,
+    };
+    let last: ChunkPosition | null = null;
     for await (const chunk of this.parser.chunks(request)) {
       this.checkHealthy();
       this.takeChunk(chunk);
       this.progress.bytesRead += chunk.bytesRead;
-      if (chunk.final) markEnd(chunk, true);
+      if (chunk.final) last = chunk;
       if (chunk.final || !chunk.atRecordBoundary) continue;
       markEnd(chunk, false);
       if (this.batch.full) {
@@ -404,12 +467,14 @@ export class Importer {
       }
       this.report();
     }
+    const end = last as ChunkPosition;
+    run.ending = await judgeEnd(file, before, base + end.consumedBytes, end);
+    markEnd(end, true);
     this.current = null;
   }
 
   private checkHealthy(): void {
-    if (this.stopRequested)
-      throw new Error('import stopped by shutdown; it resumes on the next start');
+    if (this.stopRequested) throw new Error(STOPPED_MESSAGE);
     if (this.connectionError) throw this.connectionError;
   }
 
@@ -544,7 +609,7 @@ export class Importer {
     increment(counts.rejectsByReason, reason);
     const cut = cutToBytes(raw);
     this.batch.rejects.push({ runId: run.id, line, reason, raw: cut });
-    this.batch.rejectBytes += cut.length + 32;
+    this.batch.rejectBytes += cut.length + REJECT_OVERHEAD_BYTES;
   }
 
   /**
@@ -621,12 +686,16 @@ export class Importer {
         warningsByKind: { ...slice.run.committed.warningsByKind },
       };
       addCounts(totals, slice.counts);
+      const ending = slice.endsFile ? slice.run.ending : null;
       await repo.saveRunProgress(this.client, {
         id: slice.run.id,
-        status: slice.endsFile ? 'done' : 'running',
+        status: ending?.status ?? 'running',
         ...totals,
         bytesCommitted: slice.endBytes,
+        committedHash: slice.endHash,
         nextLine: slice.endLine,
+        message: ending?.message ?? null,
+        identity: ending?.identity ?? undefined,
       });
     }
     await repo.bumpDataVersion(this.client);
@@ -637,6 +706,7 @@ export class Importer {
     for (const slice of open.slices) {
       addCounts(slice.run.committed, slice.counts);
       slice.run.bytesCommitted = slice.endBytes;
+      slice.run.committedHash = slice.endHash;
       slice.run.nextLine = slice.endLine;
       slice.run.done = slice.endsFile;
     }
@@ -711,14 +781,18 @@ export class Importer {
       const complete = pending.some(
         (s) => s.run === run && s.endsFile && s.endBytes === run.bytesCommitted,
       );
+      const ending = run.ending;
       await (
-        complete
+        complete && ending
           ? repo.saveRunProgress(this.pool, {
               id: run.id,
-              status: 'done',
+              status: ending.status,
               ...run.committed,
               bytesCommitted: run.bytesCommitted,
+              committedHash: run.committedHash,
               nextLine: run.nextLine,
+              message: ending.message,
+              identity: ending.identity ?? undefined,
             })
           : repo.setRunStatus(this.pool, run.id, 'failed', `import failed: ${message}`)
       ).catch(() => undefined);
@@ -730,13 +804,47 @@ export class Importer {
   }
 }
 
+function endOutcome(run: RunState): FileOutcome {
+  return run.outcome(run.ending?.status ?? 'done', run.ending?.message ?? null);
+}
+
+/**
+ * A run is done only when the bytes it read are the file's whole content as it is now: same
+ * size, same hash. Otherwise the file changed under the reader: the run ends 'changed' after its
+ * last complete record, to be continued or replaced once the file is stable.
+ */
+async function judgeEnd(
+  file: string,
+  before: { info: Stats; hash: string },
+  endBytes: number,
+  end: ChunkPosition,
+): Promise<RunEnding> {
+  const changed = (why: string): RunEnding => ({
+    status: 'changed',
+    message: `the file changed while it was imported (${why}); it is imported again once stable`,
+    identity: null,
+  });
+  if (end.shrank) return changed('it shrank under the reader');
+  const now = await stat(file).catch(() => null);
+  if (!now?.isFile()) return changed('it is gone');
+  if (now.size !== endBytes) return changed(`${endBytes} bytes read, ${now.size} there now`);
+  const untouched = now.size === before.info.size && now.mtimeMs === before.info.mtimeMs;
+  const hash = untouched && end.digest === before.hash ? before.hash : await hashFile(file);
+  if (hash !== end.digest) return changed('its content differs from what was read');
+  return {
+    status: 'done',
+    message: null,
+    identity: { fileSize: now.size, fileMtime: now.mtime, fileHash: hash },
+  };
+}
+
 type HeaderResult =
   | { ok: true; columns: ColumnMap; bytes: number; nextLine: number }
   | { ok: false; message: string };
 
 /** Reads the header record (after a BOM and blank lines) and finds where the data starts. */
 export async function readHeader(file: string): Promise<HeaderResult> {
-  const handle = await open(file, 'r');
+  const handle = await openRegularFile(file);
   try {
     const buffer = Buffer.alloc(MAX_RECORD_BYTES + 4096);
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);

@@ -25,8 +25,12 @@ export interface ParsedChunk {
   line: number;
   /** False while the tail of an over-long record is being skipped: not a checkpoint. */
   atRecordBoundary: boolean;
+  /** SHA-256 (hex) of the file's first `start + consumedBytes` bytes as read: a checkpoint's fingerprint. */
+  digest: string;
   /** The file's last chunk. */
   final: boolean;
+  /** Final chunk only: the file shrank under the reader, which stopped at its last complete record. */
+  shrank: boolean;
 }
 
 export type OtherRecord =
@@ -66,6 +70,8 @@ export interface ParseRequest {
   line: number;
   columns: ColumnMap;
   runId: number;
+  /** An unterminated last line is taken only once the file has not changed for this long. */
+  settleMs: number;
 }
 
 /**

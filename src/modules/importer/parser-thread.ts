@@ -3,7 +3,8 @@
  * its records and encodes the canonical ones for COPY, and sends the importing thread each chunk's
  * results. Everything that depends on order (duplicates, batches, commits) stays there.
  */
-import { open } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { BinaryCopyEncoder } from './binary-copy.js';
 import { CanonicalRowEncoder } from './canonical-row.js';
@@ -18,6 +19,7 @@ import {
   type ParseRequest,
   type ParserMessage,
 } from './parsed-chunk.js';
+import { openRegularFile } from './regular-file.js';
 import type { RejectReason } from './row-rules.js';
 
 /**
@@ -28,6 +30,12 @@ import type { RejectReason } from './row-rules.js';
 const READ_CHUNK_BYTES = 896 * 1024;
 /** Chunks sent and not yet taken: the parser stays at most this far ahead (bounded memory). */
 export const CHUNKS_AHEAD = 4;
+/** The splitter is fed this much at a time, so that a chunk's record objects stay few. */
+const SLICE_BYTES = 64 * 1024;
+/** Records for the general rules per chunk: with CHUNKS_AHEAD, a few MB whatever the line shape. */
+const MAX_OTHERS_PER_CHUNK = 4096;
+/** How often the size of a file that ends inside a record is checked while it settles. */
+const SETTLE_POLL_MS = 100;
 
 /**
  * Collects one chunk's records as the splitter hands them over. One collector serves every file
@@ -59,6 +67,10 @@ class ChunkCollector implements RecordSink {
     return true;
   }
 
+  get otherCount(): number {
+    return this.others.length;
+  }
+
   record(fields: string[], line: number, raw: string): void {
     this.others.push({ at: this.rows, fields, line, raw });
   }
@@ -68,7 +80,7 @@ class ChunkCollector implements RecordSink {
   }
 
   /** The chunk so far (copied into returned buffers, to be transferred), and a fresh start. */
-  take(): Omit<ParsedChunk, 'bytesRead' | 'consumedBytes' | 'line' | 'atRecordBoundary' | 'final'> {
+  take(): Pick<ParsedChunk, 'rows' | 'encoded' | 'rowEnds' | 'facts' | 'others'> {
     const { rows, encoder } = this;
     const spare = returned.pop();
     const encoded = new Uint8Array(fitting(spare?.encoded, encoder.length), 0, encoder.length);
@@ -143,28 +155,136 @@ async function parseFile(request: ParseRequest): Promise<void> {
   }
 }
 
+/**
+ * SHA-256 of the bytes up to the splitter's last complete record. Bytes read past it (a partial
+ * record, at most one record long) wait in `tail` until a line break completes them.
+ */
+class PrefixHash {
+  private readonly hash = createHash('sha256');
+  private tail = Buffer.alloc(0);
+  private hashedTo: number;
+
+  constructor(start: number) {
+    this.hashedTo = start;
+  }
+
+  /** Up to `start` bytes read from the file before parsing begins (a resumed run). */
+  updateSkipped(bytes: Buffer): void {
+    this.hash.update(bytes);
+  }
+
+  /** `bytes` were just read; the complete records now end at absolute offset `consumedTo`. */
+  advance(bytes: Buffer, consumedTo: number): void {
+    const n = consumedTo - this.hashedTo;
+    if (n <= this.tail.length) {
+      this.hash.update(this.tail.subarray(0, n));
+      this.tail = Buffer.concat([this.tail.subarray(n), bytes]);
+    } else {
+      this.hash.update(this.tail);
+      this.hash.update(bytes.subarray(0, n - this.tail.length));
+      this.tail = Buffer.from(bytes.subarray(n - this.tail.length)); // a copy: `bytes` is reused
+    }
+    this.hashedTo = consumedTo;
+  }
+
+  digest(): string {
+    return this.hash.copy().digest('hex');
+  }
+}
+
+/** Hashes the file's first `end` bytes into `prefix` (a resumed run's committed part). */
+async function hashSkipped(handle: FileHandle, end: number, prefix: PrefixHash): Promise<void> {
+  for (let at = 0; at < end;) {
+    const want = Math.min(buffer.length, end - at);
+    const { bytesRead } = await handle.read(buffer, 0, want, at);
+    if (bytesRead === 0) return; // shorter than before: the final check sees the change
+    prefix.updateSkipped(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * At the end of the bytes: 'end' when the file is complete as read, 'grew' when there is more
+ * to read, 'shrank' when it was cut under the reader. A last line without its line break may be
+ * a writer's pause, so it is taken only once the file has stayed the same for `settleMs`.
+ */
+async function atEndOfFile(
+  handle: FileHandle,
+  readTo: number,
+  settleMs: number,
+): Promise<'end' | 'grew' | 'shrank'> {
+  let seen = await handle.stat();
+  let unchangedSince = Date.now();
+  for (;;) {
+    if (seen.size > readTo) return 'grew';
+    if (seen.size < readTo) return 'shrank';
+    if (!splitter.inRecord) return 'end';
+    const now = Date.now();
+    if (now - seen.mtimeMs >= settleMs || now - unchangedSince >= settleMs) return 'end';
+    await sleep(Math.min(SETTLE_POLL_MS, settleMs));
+    const next = await handle.stat();
+    if (next.mtimeMs !== seen.mtimeMs || next.size !== seen.size) unchangedSince = Date.now();
+    seen = next;
+  }
+}
+
 async function parseWholeFile(request: ParseRequest): Promise<void> {
   collector.startFile(request);
   splitter.restart(request.line);
-  const position = () => ({
-    consumedBytes: splitter.consumedBytes,
-    line: splitter.line,
-    atRecordBoundary: splitter.atRecordBoundary,
-  });
-  const handle = await open(request.file, 'r');
+  const prefix = new PrefixHash(request.start);
+  let unsent = 0;
+  const send = async (final: boolean, shrank = false): Promise<void> => {
+    const position = {
+      consumedBytes: splitter.consumedBytes,
+      line: splitter.line,
+      atRecordBoundary: splitter.atRecordBoundary,
+      digest: prefix.digest(),
+    };
+    await sendInTurn({ ...collector.take(), ...position, bytesRead: unsent, final, shrank });
+    unsent = 0;
+  };
+  const handle = await openRegularFile(request.file);
   try {
+    await hashSkipped(handle, request.start, prefix);
     for (let at = request.start; ;) {
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
-      if (bytesRead === 0) break;
+      if (bytesRead === 0) {
+        const state = await atEndOfFile(handle, at, request.settleMs);
+        if (state === 'grew') continue;
+        if (state === 'shrank') return await send(true, true);
+        break;
+      }
       at += bytesRead;
-      splitter.push(buffer.subarray(0, bytesRead));
-      await sendInTurn({ ...collector.take(), ...position(), bytesRead, final: false });
+      await pushInSlices(buffer.subarray(0, bytesRead), request.start, prefix, () => send(false));
+      unsent += bytesRead;
+      await send(false);
     }
   } finally {
     await handle.close();
   }
   splitter.end();
-  await sendInTurn({ ...collector.take(), ...position(), bytesRead: 0, final: true });
+  prefix.advance(Buffer.alloc(0), request.start + splitter.consumedBytes);
+  await send(true);
+}
+
+/**
+ * Feeds the splitter in slices and sends a chunk early once it holds many records the fast path
+ * declined: each is an object on the heap, and a read of short lines holds hundreds of thousands.
+ */
+async function pushInSlices(
+  bytes: Buffer,
+  start: number,
+  prefix: PrefixHash,
+  sendEarly: () => Promise<void>,
+): Promise<void> {
+  for (let from = 0; from < bytes.length; from += SLICE_BYTES) {
+    const slice = bytes.subarray(from, Math.min(bytes.length, from + SLICE_BYTES));
+    splitter.push(slice);
+    prefix.advance(slice, start + splitter.consumedBytes);
+    if (collector.otherCount >= MAX_OTHERS_PER_CHUNK) await sendEarly();
+  }
 }
 
 parentPort?.on('message', (message: ParseRequest | CreditMessage) => {
