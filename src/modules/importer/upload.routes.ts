@@ -11,7 +11,7 @@ import { AppError, badRequest } from '../../errors.js';
 import { requireAdmin } from '../../http/admin-auth.js';
 import type { ImportQueue } from './import-queue.js';
 import { listImportFiles } from './importer.js';
-import { createRun, runsForFile } from './importer.repository.js';
+import { runForUpload } from './upload-ledger.js';
 import { storeUpload, uploadName } from './uploads.js';
 import { ErrorBody } from '../../http/errors.js';
 
@@ -25,7 +25,10 @@ const errors = (...codes: number[]): Record<number, typeof ErrorBody> =>
   Object.fromEntries(codes.map((c) => [c, ErrorBody]));
 const Accepted = Type.Object({
   id: Type.Integer({ description: 'The import run: GET /imports/{id} shows its progress' }),
-  status: Type.String({ description: 'queued; or done/rejected when this content was imported' }),
+  status: Type.String({
+    description:
+      'queued or running (202: maybe the run of an identical earlier upload); done or rejected (200) when this content was imported',
+  }),
   fileName: Type.String(),
 });
 const UploadQuery = Type.Object(
@@ -90,7 +93,8 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
           description:
             'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Answers 202 with the run id and a ' +
             '`Location` once the file is stored; the import runs in the background. Content ' +
-            'already imported under the same name answers 200 with the earlier run.',
+            'already imported under the same name answers 200 with the earlier run; content ' +
+            'under that name still queued or running answers 202 with that run.',
           security: [{ bearerAuth: [] }],
           consumes: ['text/csv', 'multipart/form-data'],
           querystring: UploadQuery,
@@ -115,29 +119,15 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
           fileName,
           config.uploadMaxBytes,
         ).catch(asClientError);
-        const earlier = (await runsForFile(pool, fileName)).find(
-          (r) => r.fileHash === stored.hash && (r.status === 'done' || r.status === 'rejected'),
-        );
-        if (earlier) {
-          await rm(path.dirname(stored.file), { recursive: true, force: true });
-          return reply
-            .header('location', `/imports/${earlier.id}`)
-            .send({ id: earlier.id, status: earlier.status, fileName });
-        }
-        const id = await createRun(pool, {
-          fileName,
-          fileSize: stored.size,
-          fileMtime: stored.mtime,
-          fileHash: stored.hash,
-          status: 'queued',
-          bytesCommitted: 0,
-          nextLine: 1,
-        });
-        void queue.add([stored.file]);
+        const run = await runForUpload(pool, stored);
+        // The same content is imported, or on its way, under an earlier run: one run, one copy.
+        if (run.created) void queue.add([stored.file]);
+        else await rm(path.dirname(stored.file), { recursive: true, force: true });
+        const finished = run.status === 'done' || run.status === 'rejected';
         return reply
-          .code(202)
-          .header('location', `/imports/${id}`)
-          .send({ id, status: 'queued', fileName });
+          .code(finished ? 200 : 202)
+          .header('location', `/imports/${run.id}`)
+          .send({ id: run.id, status: run.status, fileName });
       },
     );
 

@@ -1,0 +1,100 @@
+import { readdir } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
+import { startService, type Service } from '../../src/service.js';
+import { EXPECTED_LEDGER, FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
+import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
+
+const TOKEN = 'uploads-admin-token-0123456789';
+const NAME = 'activities_20240102.csv';
+
+/** Polls `check` until it returns true, for at most `ms`. */
+async function eventually(check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+interface Context {
+  service: Service;
+  uploadDir: string;
+  databaseUrl: string;
+  close: () => Promise<void>;
+}
+
+/** A service over FILE_1, with the admin token, and its upload folder. */
+async function serviceWithFirstFile(overrides: Partial<Config> = {}): Promise<Context> {
+  const database = await createTestDatabase();
+  const dataDir = await tempDir();
+  await writeCsv(dataDir, 'activities_20240101.csv', FILE_1);
+  const config = testConfig({
+    databaseUrl: database.url,
+    dataDir,
+    adminToken: TOKEN,
+    ...overrides,
+  });
+  const service = await startService(config);
+  await service.startupImport;
+  return {
+    service,
+    uploadDir: config.uploadDir,
+    databaseUrl: database.url,
+    close: async () => {
+      await service.close();
+      await database.drop();
+    },
+  };
+}
+
+function upload(service: Service, content = FILE_2) {
+  return service.app.inject({
+    method: 'POST',
+    url: `/imports?name=${NAME}`,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'text/csv' },
+    payload: content,
+  });
+}
+
+async function runsOf(service: Service): Promise<Array<Record<string, unknown>>> {
+  const items = (await service.app.inject('/imports')).json().items as Array<
+    Record<string, unknown>
+  >;
+  return items.filter((run) => run.fileName === NAME);
+}
+
+const storedUploads = (uploadDir: string): Promise<string[]> => readdir(uploadDir).catch(() => []);
+
+describe('when five identical uploads arrive at once', () => {
+  let ctx: Context;
+  beforeAll(async () => {
+    ctx = await serviceWithFirstFile();
+  });
+  afterAll(() => ctx?.close());
+
+  it('then they make one run, answered to all five, imported once, with one stored copy', async () => {
+    const responses = await Promise.all([1, 2, 3, 4, 5].map(() => upload(ctx.service)));
+    const ids = new Set(responses.map((r) => r.json().id as number));
+    expect(ids.size).toBe(1);
+    const [id] = [...ids];
+    for (const response of responses) {
+      expect([200, 202]).toContain(response.statusCode);
+      expect(response.headers.location).toBe(`/imports/${id}`);
+    }
+    expect(await runsOf(ctx.service)).toHaveLength(1);
+    expect(await storedUploads(ctx.uploadDir)).toHaveLength(1);
+    await eventually(async () => (await runsOf(ctx.service))[0]?.status === 'done');
+    expect((await runsOf(ctx.service))[0]).toMatchObject(EXPECTED_LEDGER[NAME]);
+  });
+
+  it('then the same content again answers 200 with that run, and different content makes a new one', async () => {
+    const [run] = await runsOf(ctx.service);
+    const again = await upload(ctx.service);
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual({ id: run?.id, status: 'done', fileName: NAME });
+    const changed = await upload(ctx.service, `${FILE_2}\n`);
+    expect(changed.statusCode).toBe(202);
+    expect(changed.json().id).not.toBe(run?.id);
+  });
+});
