@@ -26,6 +26,7 @@ export interface AppDeps {
     | 'dataDir'
     | 'uploadDir'
     | 'uploadMaxBytes'
+    | 'uploadRetentionHours'
     | 'requestTimeoutSeconds'
     | 'rateLimitPerMinute'
   >;

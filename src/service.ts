@@ -10,6 +10,7 @@ import { watchDataDir } from './modules/importer/data-dir-watcher.js';
 import { ImportQueue } from './modules/importer/import-queue.js';
 import { listImportFiles } from './modules/importer/importer.js';
 import { listStoredUploads } from './modules/importer/uploads.js';
+import { startUploadSweeper } from './modules/importer/upload-sweeper.js';
 import { ServiceMetrics } from './modules/metrics/metrics.js';
 
 export const VERSION: string = (
@@ -73,6 +74,7 @@ export async function startService(config: Config): Promise<Service> {
       .refresh()
       .catch((error: unknown) => log.error({ err: error }, 'cache refresh failed'));
     ready = true;
+    stops.push(startUploadSweeper(database.pool, config, log)); // not sooner: that import reads them
     // Only now: while the start-up import runs nothing is served, so rebuilding answers per batch
     // would only take time from the import.
     stops.push(

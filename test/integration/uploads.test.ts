@@ -1,6 +1,8 @@
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
+import { sweepUploads } from '../../src/modules/importer/upload-sweeper.js';
 import { startService, type Service } from '../../src/service.js';
 import { EXPECTED_LEDGER, FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
@@ -21,6 +23,8 @@ interface Context {
   service: Service;
   uploadDir: string;
   databaseUrl: string;
+  /** Drops the database only (after the service was closed). */
+  drop: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -41,6 +45,7 @@ async function serviceWithFirstFile(overrides: Partial<Config> = {}): Promise<Co
     service,
     uploadDir: config.uploadDir,
     databaseUrl: database.url,
+    drop: database.drop,
     close: async () => {
       await service.close();
       await database.drop();
@@ -96,5 +101,88 @@ describe('when five identical uploads arrive at once', () => {
     const changed = await upload(ctx.service, `${FILE_2}\n`);
     expect(changed.statusCode).toBe(202);
     expect(changed.json().id).not.toBe(run?.id);
+  });
+});
+
+describe('when UPLOAD_RETENTION_HOURS is 0', () => {
+  it('then a stored upload is removed as soon as its run is done', async () => {
+    const ctx = await serviceWithFirstFile({ uploadRetentionHours: 0 });
+    try {
+      const response = await upload(ctx.service);
+      expect(response.statusCode).toBe(202);
+      await eventually(async () => (await runsOf(ctx.service))[0]?.status === 'done');
+      await eventually(async () => (await storedUploads(ctx.uploadDir)).length === 0);
+      expect((await runsOf(ctx.service))[0]).toMatchObject(EXPECTED_LEDGER[NAME]);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('when UPLOAD_RETENTION_HOURS is 24', () => {
+  let ctx: Context;
+  beforeAll(async () => {
+    ctx = await serviceWithFirstFile({ uploadRetentionHours: 24 });
+  });
+  afterAll(() => ctx?.close());
+
+  const backdate = (hours: number) =>
+    ctx.service.database.pool.query(
+      `UPDATE import_runs SET finished_at = now() - make_interval(hours => $1)
+       WHERE file_name = $2`,
+      [hours, NAME],
+    );
+
+  it('then a finished upload is kept for 24 hours, then swept; uploads not finished stay', async () => {
+    await upload(ctx.service);
+    await eventually(async () => (await runsOf(ctx.service))[0]?.status === 'done');
+    const [kept] = await storedUploads(ctx.uploadDir);
+    // An upload being stored (a .part file) and a stored file with no run yet.
+    await mkdir(path.join(ctx.uploadDir, 'arriving'));
+    await writeFile(path.join(ctx.uploadDir, 'arriving', `${NAME}.part`), 'event_id');
+    await mkdir(path.join(ctx.uploadDir, 'no-run-yet'));
+    await writeCsv(path.join(ctx.uploadDir, 'no-run-yet'), NAME, FILE_1);
+    const pool = ctx.service.database.pool;
+    await backdate(23);
+    expect(await sweepUploads(pool, ctx.uploadDir, 24)).toEqual([]);
+    await backdate(25);
+    expect(await sweepUploads(pool, ctx.uploadDir, 24)).toEqual([kept]);
+    expect(await storedUploads(ctx.uploadDir)).toHaveLength(2);
+  });
+
+  it('then a folder an upload cut off by a crash left is removed after a day untouched', async () => {
+    const folder = path.join(ctx.uploadDir, 'arriving');
+    const twoDaysAgo = new Date(Date.now() - 48 * 3_600_000);
+    await utimes(path.join(folder, `${NAME}.part`), twoDaysAgo, twoDaysAgo);
+    await utimes(folder, twoDaysAgo, twoDaysAgo);
+    expect(await sweepUploads(ctx.service.database.pool, ctx.uploadDir, 24)).toEqual(['arriving']);
+  });
+});
+
+describe('when the service starts with uploads whose retention has passed', () => {
+  it('then it removes them once its start-up import has run', async () => {
+    const first = await serviceWithFirstFile({ uploadRetentionHours: 1 });
+    const config = testConfig({
+      databaseUrl: first.databaseUrl,
+      dataDir: path.dirname(first.uploadDir),
+      adminToken: TOKEN,
+      uploadRetentionHours: 1,
+    });
+    let second: Service | undefined;
+    try {
+      await upload(first.service);
+      await eventually(async () => (await runsOf(first.service))[0]?.status === 'done');
+      await first.service.database.pool.query(
+        `UPDATE import_runs SET finished_at = now() - interval '2 hours'`,
+      );
+      await first.service.close();
+      expect(await storedUploads(first.uploadDir)).toHaveLength(1);
+      second = await startService(config);
+      await second.startupImport;
+      await eventually(async () => (await storedUploads(first.uploadDir)).length === 0);
+    } finally {
+      await second?.close();
+      await first.drop();
+    }
   });
 });

@@ -25,6 +25,7 @@ describe('loadConfig: defaults', () => {
       importBulkLoad: 'auto',
       uploadDir: path.join('data', 'uploads'),
       uploadMaxBytes: 10 * 1024 ** 3,
+      uploadRetentionHours: 24,
       requestTimeoutSeconds: 300,
       rateLimitPerMinute: 6000,
       watchDataDir: true,
@@ -75,6 +76,7 @@ describe('loadConfig: valid values', () => {
       IMPORT_BULK_LOAD: ' Always ',
       UPLOAD_DIR: ' /srv/uploads ',
       UPLOAD_MAX_BYTES: '1048576',
+      UPLOAD_RETENTION_HOURS: '0',
       REQUEST_TIMEOUT_SECONDS: '600',
       RATE_LIMIT_PER_MINUTE: '0',
       WATCH_DATA_DIR: 'false',
@@ -91,6 +93,7 @@ describe('loadConfig: valid values', () => {
       importBulkLoad: 'always',
       uploadDir: '/srv/uploads',
       uploadMaxBytes: 1_048_576,
+      uploadRetentionHours: 0,
       requestTimeoutSeconds: 600,
       rateLimitPerMinute: 0,
       watchDataDir: false,
@@ -144,6 +147,9 @@ describe('loadConfig: invalid values', () => {
     ['IMPORT_BATCH_ROWS', '100000001'],
     ['IMPORT_BATCH_ROWS', 'many'],
     ['UPLOAD_MAX_BYTES', '0'],
+    ['UPLOAD_RETENTION_HOURS', '-1'],
+    ['UPLOAD_RETENTION_HOURS', '1.5'],
+    ['UPLOAD_RETENTION_HOURS', '87601'],
     ['REQUEST_TIMEOUT_SECONDS', 'soon'],
     ['REQUEST_TIMEOUT_SECONDS', '86401'],
     ['RATE_LIMIT_PER_MINUTE', '-5'],
@@ -153,6 +159,13 @@ describe('loadConfig: invalid values', () => {
     const error = errorOf({ [name]: value });
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(name);
+  });
+
+  it('when UPLOAD_RETENTION_HOURS is bad, then the error is one line naming the variable and its range', () => {
+    const error = errorOf({ UPLOAD_RETENTION_HOURS: 'a day' });
+    expect((error as Error).message).toBe(
+      'UPLOAD_RETENTION_HOURS must be an integer from 0 to 87600, got "a day"',
+    );
   });
 
   it('when the error concerns an admin token, then the token itself is not echoed', () => {

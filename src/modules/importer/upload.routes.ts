@@ -12,13 +12,17 @@ import { requireAdmin } from '../../http/admin-auth.js';
 import type { ImportQueue } from './import-queue.js';
 import { listImportFiles } from './importer.js';
 import { runForUpload } from './upload-ledger.js';
+import { sweepUploads } from './upload-sweeper.js';
 import { storeUpload, uploadName } from './uploads.js';
 import { ErrorBody } from '../../http/errors.js';
 
 export interface UploadDeps {
   pool: pg.Pool;
   queue: ImportQueue;
-  config: Pick<Config, 'adminToken' | 'dataDir' | 'uploadDir' | 'uploadMaxBytes'>;
+  config: Pick<
+    Config,
+    'adminToken' | 'dataDir' | 'uploadDir' | 'uploadMaxBytes' | 'uploadRetentionHours'
+  >;
 }
 
 const errors = (...codes: number[]): Record<number, typeof ErrorBody> =>
@@ -82,6 +86,14 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
     // The body stays a stream: storeUpload writes it to disk without holding it in memory.
     scope.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
     const onRequest = requireAdmin(config.adminToken);
+    // UPLOAD_RETENTION_HOURS=0: an upload goes as soon as its import has finished; otherwise the
+    // sweeper started by service.ts removes it once the retention has passed.
+    const afterImport = async (): Promise<void> => {
+      if (config.uploadRetentionHours > 0) return;
+      await sweepUploads(pool, config.uploadDir, 0).catch((error: unknown) =>
+        scope.log.warn({ err: error }, 'sweeping stored uploads failed'),
+      );
+    };
 
     scope.post(
       '/imports',
@@ -121,7 +133,7 @@ export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDep
         ).catch(asClientError);
         const run = await runForUpload(pool, stored);
         // The same content is imported, or on its way, under an earlier run: one run, one copy.
-        if (run.created) void queue.add([stored.file]);
+        if (run.created) void queue.add([stored.file]).then(afterImport);
         else await rm(path.dirname(stored.file), { recursive: true, force: true });
         const finished = run.status === 'done' || run.status === 'rejected';
         return reply
