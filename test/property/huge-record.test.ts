@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/database.js';
@@ -137,3 +139,63 @@ describe('a single record of 100 MB', () => {
     expect(rejects).toMatchObject([{ line: 3, reason: 'record_too_long' }]);
   });
 });
+
+describe('a file of half a million one-character lines', () => {
+  it('when every line is a record of one field, then the import ends done under a 64 MB heap, each line a column_count reject', async () => {
+    const db = await createTestDatabase();
+    const dir = await tempDir('activities-short-lines-');
+    try {
+      await writeWithHugeRecord(
+        path.join(dir, 'activities_20240107.csv'),
+        `${HEADER}\n`,
+        'a\n',
+        1,
+        '',
+      );
+      const lines = MB / 2; // 1 MiB of "a\n"
+      // The CLI in a process of its own, its heap capped as `npm start` caps the service's (256
+      // MB) but tighter: memory per record must not depend on how short the lines are.
+      const cli = await execNode(['--max-old-space-size=64', '--import', 'tsx', CLI, dir], {
+        DATABASE_URL: db.url,
+        IMPORT_BATCH_ROWS: '1000000',
+      });
+      expect(cli.stderr).not.toMatch(/heap/i);
+      expect(cli.code).toBe(0);
+      const database = await openDatabase({ databaseUrl: db.url });
+      try {
+        const runs = await database.pool.query(
+          `SELECT status, rows_read::int, rows_rejected::int, rejects_by_reason,
+                  (SELECT count(*)::int FROM import_rejects) AS stored FROM import_runs`,
+        );
+        expect(runs.rows).toEqual([
+          {
+            status: 'done',
+            rows_read: lines,
+            rows_rejected: lines,
+            rejects_by_reason: { column_count: lines },
+            stored: lines,
+          },
+        ]);
+      } finally {
+        await database.close();
+      }
+    } finally {
+      await db.drop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const CLI = fileURLToPath(new URL('../../src/modules/importer/importer.cli.ts', import.meta.url));
+
+function execNode(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { env: { ...process.env, ...env } }, (error, _out, stderr) => {
+      if (error && typeof error.code !== 'number') reject(error);
+      else resolve({ code: typeof error?.code === 'number' ? error.code : 0, stderr });
+    });
+  });
+}

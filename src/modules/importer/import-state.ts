@@ -188,6 +188,7 @@ export class OpenTransaction {
       }
       addCounts(merged.counts, slice.counts);
       merged.endBytes = slice.endBytes;
+      merged.endHash = slice.endHash;
       merged.endLine = slice.endLine;
       merged.endsFile = slice.endsFile;
     }

@@ -212,7 +212,8 @@ export class Importer {
     try {
       await repo.acquireImportLock(this.client);
       await repo.prepareImportSession(this.client);
-      const sizes = await Promise.all(files.map(async (f) => (await stat(f)).size));
+      // A file gone since it was listed fails on its own turn, not before the others.
+      const sizes = await Promise.all(files.map(async (f) => (await statOrNull(f))?.size ?? 0));
       this.progress = {
         ...this.progress,
         filesTotal: files.length,
@@ -253,7 +254,8 @@ export class Importer {
     let incomingBytes = 0;
     for (const [i, file] of files.entries()) {
       const runs = await repo.runsForFile(this.pool, path.basename(file));
-      if (!findUnchangedRun(runs, await stat(file))) incomingBytes += sizes[i] as number;
+      const info = await statOrNull(file);
+      if (info && !findUnchangedRun(runs, info)) incomingBytes += sizes[i] as number;
     }
     if (incomingBytes < BULK_MIN_BYTES) return false;
     const storedRows = await repo.estimatedStoredRows(this.client);
@@ -804,6 +806,8 @@ export class Importer {
   }
 }
 
+const statOrNull = (file: string): Promise<Stats | null> => stat(file).catch(() => null);
+
 function endOutcome(run: RunState): FileOutcome {
   return run.outcome(run.ending?.status ?? 'done', run.ending?.message ?? null);
 }
@@ -825,7 +829,7 @@ async function judgeEnd(
     identity: null,
   });
   if (end.shrank) return changed('it shrank under the reader');
-  const now = await stat(file).catch(() => null);
+  const now = await statOrNull(file);
   if (!now?.isFile()) return changed('it is gone');
   if (now.size !== endBytes) return changed(`${endBytes} bytes read, ${now.size} there now`);
   const untouched = now.size === before.info.size && now.mtimeMs === before.info.mtimeMs;

@@ -31,7 +31,7 @@ const READ_CHUNK_BYTES = 896 * 1024;
 /** Chunks sent and not yet taken: the parser stays at most this far ahead (bounded memory). */
 export const CHUNKS_AHEAD = 4;
 /** The splitter is fed this much at a time, so that a chunk's record objects stay few. */
-const SLICE_BYTES = 64 * 1024;
+const SLICE_BYTES = 16 * 1024;
 /** Records for the general rules per chunk: with CHUNKS_AHEAD, a few MB whatever the line shape. */
 const MAX_OTHERS_PER_CHUNK = 4096;
 /** How often the size of a file that ends inside a record is checked while it settles. */
