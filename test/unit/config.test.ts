@@ -29,6 +29,7 @@ describe('loadConfig: defaults', () => {
       requestTimeoutSeconds: 300,
       rateLimitPerMinute: 6000,
       watchDataDir: true,
+      fileSettleMs: 10_000,
     });
   });
 
@@ -97,6 +98,7 @@ describe('loadConfig: valid values', () => {
       requestTimeoutSeconds: 600,
       rateLimitPerMinute: 0,
       watchDataDir: false,
+      fileSettleMs: 10_000,
     });
   });
 
