@@ -50,7 +50,8 @@ export function clientErrorHandler(log: FastifyBaseLogger) {
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const answer = answerFor(error.code);
     const requestId = randomUUID(); // no request object exists, so no id was made for one
-    log.info({ err: error, requestId, status: answer[0] }, 'client error');
+    // Not the error object: node:http hangs the raw bytes on it, headers (and tokens) included.
+    log.info({ code: error.code, requestId, status: answer[0] }, 'client error');
     if (socket.writable) socket.write(rawResponse(answer, requestId));
     socket.destroy();
   };
