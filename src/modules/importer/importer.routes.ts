@@ -13,7 +13,12 @@ const Run = Type.Object({
   fileSize: Type.Integer(),
   fileHash: Type.String({ description: 'SHA-256 of the file content' }),
   status: Type.Union(
-    ['queued', 'running', 'done', 'failed', 'rejected'].map((s) => Type.Literal(s)),
+    ['queued', 'running', 'done', 'failed', 'rejected', 'changed'].map((s) => Type.Literal(s)),
+    {
+      description:
+        'changed: the file changed while it was imported; its committed rows stay and the file ' +
+        'is imported again once stable (see message)',
+    },
   ),
   rowsRead: Type.Integer({ description: 'rows read = inserted + duplicates + rejected + pending' }),
   rowsInserted: Type.Integer(),
