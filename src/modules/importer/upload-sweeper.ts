@@ -48,6 +48,12 @@ async function removable(pool: pg.Pool, folder: string, retentionHours: number):
   return true;
 }
 
+/** A folder may vanish meanwhile (another process's sweep got there first): not ours to remove. */
+function unlessGone(error: unknown): false {
+  if ((error as { code?: string }).code === 'ENOENT') return false;
+  throw error;
+}
+
 /**
  * Removes the stored uploads whose import finished more than `retentionHours` ago (0: as soon
  * as it has finished). An upload whose run failed stays: the next start resumes it. Returns the
@@ -63,8 +69,7 @@ export async function sweepUploads(
   for (const entry of await readdir(uploadDir, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     const folder = path.join(uploadDir, entry.name);
-    // A folder may vanish meanwhile (another sweep got there first): then it is not ours to count.
-    if (!(await removable(pool, folder, retentionHours).catch(() => false))) continue;
+    if (!(await removable(pool, folder, retentionHours).catch(unlessGone))) continue;
     await rm(folder, { recursive: true, force: true });
     removed.push(entry.name);
   }
