@@ -13,7 +13,12 @@ try {
   throw error;
 }
 
-const service = await startService(config);
+// One line, whatever failed (the embedded database's start included), not an uncaught exception.
+const service = await startService(config).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`cannot start: ${message.replace(/\s*\n\s*/g, ' ')}`);
+  process.exit(1);
+});
 try {
   await service.app.listen({ port: config.port, host: config.host });
 } catch (error) {

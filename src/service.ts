@@ -37,13 +37,13 @@ async function startupFiles(config: Config): Promise<string[]> {
 
 /** Opens the database, builds the app, and imports DATA_DIR in the background. Does not listen. */
 export async function startService(config: Config): Promise<Service> {
-  const database = await openDatabase(config);
+  const log = pino({ level: config.logLevel });
+  const database = await openDatabase(config, (message) => log.warn(message));
   const cache = new AnswerCache(database.pool);
   const metrics = new ServiceMetrics({
     pool: database.pool,
     dataVersion: () => cache.currentVersion,
   });
-  const log = pino({ level: config.logLevel });
   const imports = new ImportQueue({
     databaseUrl: database.url,
     batchRows: config.importBatchRows,

@@ -12,10 +12,18 @@ export interface Database {
 
 export const EMBEDDED_DATA_DIR = '.pgdata';
 
-/** Connects to DATABASE_URL, or starts the embedded server; then applies migrations. */
-export async function openDatabase(config: Pick<Config, 'databaseUrl'>): Promise<Database> {
+/**
+ * Connects to DATABASE_URL, or starts the embedded server; then applies migrations. `log` hears
+ * what the embedded start did on its own (a leftover server stopped, a password replaced).
+ */
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl'>,
+  log?: (message: string) => void,
+): Promise<Database> {
   const embedded =
-    config.databaseUrl === undefined ? await startEmbeddedPostgres(EMBEDDED_DATA_DIR) : undefined;
+    config.databaseUrl === undefined
+      ? await startEmbeddedPostgres(EMBEDDED_DATA_DIR, { log })
+      : undefined;
   const url = config.databaseUrl ?? (embedded as { url: string }).url;
   try {
     await migrate(url);
