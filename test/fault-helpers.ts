@@ -150,11 +150,14 @@ export interface CliRun {
 }
 
 const CLI = path.resolve('src/modules/importer/importer.cli.ts');
+const FAULT_CLI = path.resolve('test/fault-import-cli.ts');
 const running = new Set<ChildProcess>();
 
 /** Runs the import CLI (`npm run import`) on `target` in its own process. */
 export function runImportCli(target: string, env: Record<string, string>): Promise<CliRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, target], {
+  // IMPORTER_CRASH_AT is read by the test-only entry; the shipped CLI knows nothing of it.
+  const entry = env.IMPORTER_CRASH_AT ? FAULT_CLI : CLI;
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, target], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,7 +2,13 @@ import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { loadConfigFromProcess } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
-import { Importer, listImportFiles, type FileOutcome, type ImportProgress } from './importer.js';
+import {
+  Importer,
+  listImportFiles,
+  type FileOutcome,
+  type ImportOptions,
+  type ImportProgress,
+} from './importer.js';
 import { importWithRetries } from './retry.js';
 
 function formatRate(rows: number, seconds: number): string {
@@ -29,8 +35,14 @@ function summaryTable(outcomes: FileOutcome[]): string {
   return table.toString();
 }
 
-async function main(): Promise<number> {
-  const target = process.argv[2];
+/**
+ * `npm run import -- <file or folder>` (importer.cli.ts); returns the exit code. `hooks` is for
+ * the fault-injection tests' own entry script only.
+ */
+export async function runImportCommand(
+  target: string | undefined,
+  hooks: Pick<ImportOptions, 'checkpoint'> = {},
+): Promise<number> {
   if (!target) {
     console.error('usage: npm run import -- <file or folder>');
     return 2;
@@ -78,6 +90,7 @@ async function main(): Promise<number> {
           bulkLoad: config.importBulkLoad,
           settleMs: config.fileSettleMs,
           onProgress,
+          ...hooks,
         });
         return importer.importFiles(files);
       },
@@ -100,5 +113,3 @@ async function main(): Promise<number> {
     await database.close();
   }
 }
-
-process.exitCode = await main();

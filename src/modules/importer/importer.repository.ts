@@ -3,7 +3,6 @@ import { finished } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { ACTIVITY_COLUMNS } from './binary-copy.js';
 import { splitPair, splitTriple, type RollupDelta, type RowFacts } from './batch-rollups.js';
-import { crashArmed, crashPoint } from './crash-point.js';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'rejected' | 'changed';
 
@@ -82,6 +81,7 @@ export async function copyIntoActivities(
   client: pg.Client,
   body: Buffer,
   keyed = true,
+  midstream?: () => Promise<void>,
 ): Promise<boolean> {
   if (keyed) await client.query('SAVEPOINT batch_copy');
   const stream = client.query(
@@ -89,11 +89,11 @@ export async function copyIntoActivities(
   );
   try {
     let sent = 0;
-    if (crashArmed('copy-midstream')) {
-      // Fault-injection tests: die with half the rows handed to the socket, inside the COPY.
+    if (midstream) {
+      // Fault-injection tests: half the rows handed to the socket, inside the COPY.
       sent = body.length >> 1;
       await new Promise((resolve) => stream.write(body.subarray(0, sent), resolve));
-      crashPoint('copy-midstream');
+      await midstream();
     }
     stream.end(body.subarray(sent));
     await finished(stream);

@@ -29,7 +29,6 @@ import { FileParser } from './file-parser.js';
 import { loadFacts, type ParsedChunk } from './parsed-chunk.js';
 
 type ChunkPosition = Pick<ParsedChunk, 'consumedBytes' | 'line' | 'digest' | 'shrank'>;
-import { crashPoint } from './crash-point.js';
 import { openRegularFile } from './regular-file.js';
 import {
   judgeRow,
@@ -101,7 +100,18 @@ export interface ImportOptions {
    */
   settleMs: number;
   onProgress?: (progress: ImportProgress) => void;
+  /** Called at each ImportCheckpoint; the fault-injection tests kill the process there. */
+  checkpoint?: (point: ImportCheckpoint) => Promise<void>;
 }
+
+/** Points of an import where a crash leaves a distinct state, for the fault-injection tests. */
+export type ImportCheckpoint =
+  | 'file-start' // between two files
+  | 'commit-begin' // a batch sealed, nothing of it sent
+  | 'copy-midstream' // half a batch handed to the socket, inside the COPY
+  | 'ledger-pending' // facts and rollups written, ledger not
+  | 'committed' // committed, this process not told yet
+  | 'bulk-settle'; // a bulk load's settling done but its commit
 
 /** The `activities_*.csv` files of a folder in file-name order, or the one file given. */
 export async function listImportFiles(target: string): Promise<string[]> {
@@ -174,6 +184,8 @@ export class Importer {
   private parser: FileParser | null = null;
   private readonly copyBatchRows: number;
   private readonly chunkFacts = emptyRowFacts();
+  /** The 'copy-midstream' checkpoint, when a test asked for checkpoints. */
+  private readonly midstream: (() => Promise<void>) | undefined;
   private progress: ImportProgress = {
     filesTotal: 0,
     filesDone: 0,
@@ -189,6 +201,8 @@ export class Importer {
     private readonly options: ImportOptions,
   ) {
     this.copyBatchRows = Math.min(options.batchRows, options.copyBatchRows ?? COPY_BATCH_ROWS);
+    const checkpoint = options.checkpoint;
+    this.midstream = checkpoint && (() => checkpoint('copy-midstream'));
     this.batch = new Batch(this.copyBatchRows);
     this.free = Array.from({ length: WRITE_AHEAD_BATCHES }, () => new Batch(this.copyBatchRows));
     this.recentIds = Array.from({ length: RECENT_BATCHES }, () => new UuidSet(0));
@@ -320,7 +334,7 @@ export class Importer {
     }
     await repo.clearPendingRows(client);
     await repo.bumpDataVersion(client);
-    crashPoint('bulk-settle'); // fault-injection tests: all done but the commit
+    await this.options.checkpoint?.('bulk-settle');
     await client.query('COMMIT');
     this.bulk = false;
     return changes;
@@ -391,7 +405,7 @@ export class Importer {
       run.committedHash = null;
     }
     await this.markSuperseded(runs, resumable, run.id);
-    crashPoint('file-start'); // fault-injection tests: between two files
+    await this.options.checkpoint?.('file-start');
     await this.streamFile(file, run, header.columns, { info, hash });
     this.progress.filesDone += 1;
     this.report();
@@ -656,7 +670,7 @@ export class Importer {
    */
   private async write(batch: Batch, last: boolean): Promise<void> {
     if (!this.open) {
-      crashPoint('commit-begin'); // fault-injection tests: a batch sealed, nothing of it sent
+      await this.options.checkpoint?.('commit-begin');
       await this.client.query('BEGIN');
       this.open = new OpenTransaction();
     }
@@ -680,7 +694,7 @@ export class Importer {
     const fresh = open.rollups.delta();
     for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, fresh[field]);
     await repo.applyRollups(this.client, fresh);
-    crashPoint('ledger-pending'); // fault-injection tests: facts and rollups written, ledger not
+    await this.options.checkpoint?.('ledger-pending');
     for (const slice of open.slices) {
       const totals = {
         ...slice.run.committed,
@@ -703,7 +717,7 @@ export class Importer {
     await repo.bumpDataVersion(this.client);
     await this.client.query('COMMIT');
     this.open = null;
-    crashPoint('committed'); // fault-injection tests: committed, this process not told yet
+    await this.options.checkpoint?.('committed');
     for (const field of PRESENCE_FIELDS) this.known.remember(field, fresh[field]);
     for (const slice of open.slices) {
       addCounts(slice.run.committed, slice.counts);
@@ -725,7 +739,7 @@ export class Importer {
       ? batch.rowStarts.map((_, i) => i)
       : batch.maybeStored;
     if (suspects.length > 0) await this.markStored(batch, suspects);
-    if (await repo.copyIntoActivities(this.client, batch.copyBody())) return;
+    if (await repo.copyIntoActivities(this.client, batch.copyBody(), true, this.midstream)) return;
     if (this.expectStoredDuplicates)
       throw new Error('duplicate event ids remained after removing the stored ones');
     this.expectStoredDuplicates = true;
@@ -733,14 +747,14 @@ export class Importer {
       batch,
       batch.rowStarts.map((_, i) => i),
     );
-    if (!(await repo.copyIntoActivities(this.client, batch.copyBody()))) {
+    if (!(await repo.copyIntoActivities(this.client, batch.copyBody(), true, this.midstream))) {
       throw new Error('duplicate event ids remained after removing the stored ones');
     }
   }
 
   private async copyBulkBatch(batch: Batch): Promise<void> {
     if (batch.rows.count > 0)
-      await repo.copyIntoActivities(this.client, batch.encoder.finish(), false);
+      await repo.copyIntoActivities(this.client, batch.encoder.finish(), false, this.midstream);
     if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
   }
 
