@@ -8,7 +8,7 @@ import { AnswerCache } from './modules/analytics/analytics.cache.js';
 import { watchDataVersion } from './modules/analytics/version-watcher.js';
 import { watchDataDir } from './modules/importer/data-dir-watcher.js';
 import { ImportQueue } from './modules/importer/import-queue.js';
-import { listImportFiles } from './modules/importer/importer.js';
+import { listImportFiles } from './modules/importer/data-file.js';
 import { listStoredUploads } from './modules/importer/uploads.js';
 import { startUploadSweeper } from './modules/importer/upload-sweeper.js';
 import { ServiceMetrics } from './modules/metrics/metrics.js';

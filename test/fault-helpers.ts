@@ -7,12 +7,9 @@ import { openDatabase } from '../src/db/database.js';
 import { createPool } from '../src/db/pool.js';
 import { AnswerCache, DEFAULT_ARGS, QUERIES } from '../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../src/modules/analytics/verify.js';
-import {
-  IMPORTER_APPLICATION_NAME,
-  Importer,
-  listImportFiles,
-  type FileOutcome,
-} from '../src/modules/importer/importer.js';
+import { listImportFiles } from '../src/modules/importer/data-file.js';
+import { IMPORTER_APPLICATION_NAME, Importer } from '../src/modules/importer/importer.js';
+import type { FileOutcome } from '../src/modules/importer/import-types.js';
 import { createTestDatabase } from './helpers.js';
 
 export const sleep = (ms: number): Promise<void> =>

@@ -4,7 +4,7 @@
  * cut or the OOM killer) the n-th time the import reaches that checkpoint.
  */
 import { runImportCommand } from '../src/modules/importer/import-command.js';
-import type { ImportCheckpoint } from '../src/modules/importer/importer.js';
+import type { ImportCheckpoint } from '../src/modules/importer/import-types.js';
 
 const spec = /^([a-z-]+):([1-9][0-9]*)$/.exec(process.env.IMPORTER_CRASH_AT ?? '');
 if (!spec) throw new Error('IMPORTER_CRASH_AT must be <checkpoint>:<n>');

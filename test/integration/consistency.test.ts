@@ -8,13 +8,9 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 
 import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
-import {
-  IMPORTER_APPLICATION_NAME,
-  Importer,
-  listImportFiles,
-  type FileOutcome,
-  type ImportOptions,
-} from '../../src/modules/importer/importer.js';
+import { IMPORTER_APPLICATION_NAME, Importer } from '../../src/modules/importer/importer.js';
+import { listImportFiles } from '../../src/modules/importer/data-file.js';
+import type { FileOutcome, ImportOptions } from '../../src/modules/importer/import-types.js';
 import { startService } from '../../src/service.js';
 import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { answersOf } from '../fault-helpers.js';

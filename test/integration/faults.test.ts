@@ -13,7 +13,8 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embed
 import { migrate } from '../../src/db/migrate.js';
 import { freePort } from '../../src/free-port.js';
 import { QUERIES } from '../../src/modules/analytics/analytics.cache.js';
-import { Importer, listImportFiles } from '../../src/modules/importer/importer.js';
+import { listImportFiles } from '../../src/modules/importer/data-file.js';
+import { Importer } from '../../src/modules/importer/importer.js';
 import { importWithRetries } from '../../src/modules/importer/retry.js';
 import { startService, type Service } from '../../src/service.js';
 import {

@@ -98,7 +98,8 @@ describe('when the service imports the hand-worked fixture', () => {
       path.join(dataDir, 'activities_20240102.csv'),
       path.join(dataDir, 'activities_20240103.csv'),
     );
-    const { Importer, listImportFiles } = await import('../../src/modules/importer/importer.js');
+    const { Importer } = await import('../../src/modules/importer/importer.js');
+    const { listImportFiles } = await import('../../src/modules/importer/data-file.js');
     const importer = new Importer(service.database.pool, service.database.url, {
       batchRows: 1000,
       settleMs: 0,

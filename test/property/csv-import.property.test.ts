@@ -6,7 +6,8 @@ import { openDatabase, type Database } from '../../src/db/database.js';
 import type { BulkLoadMode } from '../../src/config.js';
 import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
-import { Importer, type FileOutcome } from '../../src/modules/importer/importer.js';
+import { Importer } from '../../src/modules/importer/importer.js';
+import type { FileOutcome } from '../../src/modules/importer/import-types.js';
 import type { RunCounts } from '../../src/modules/importer/importer.repository.js';
 import {
   REQUIRED_COLUMNS,

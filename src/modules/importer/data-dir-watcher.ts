@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { watch } from 'chokidar';
-import { FILE_PATTERN } from './importer.js';
+import { FILE_PATTERN } from './data-file.js';
 
 /** How long a file's size must stay the same before it counts as fully written. */
 const WRITE_SETTLE_MS = 1000;

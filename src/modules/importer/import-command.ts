@@ -2,13 +2,9 @@ import cliProgress from 'cli-progress';
 import Table from 'cli-table3';
 import { loadConfigFromProcess } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
-import {
-  Importer,
-  listImportFiles,
-  type FileOutcome,
-  type ImportOptions,
-  type ImportProgress,
-} from './importer.js';
+import { listImportFiles } from './data-file.js';
+import { Importer } from './importer.js';
+import type { FileOutcome, ImportOptions, ImportProgress } from './import-types.js';
 import { importWithRetries } from './retry.js';
 
 function formatRate(rows: number, seconds: number): string {

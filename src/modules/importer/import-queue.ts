@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
 import type { BulkLoadMode } from '../../config.js';
 import type { FromImportThread, ImportRequest, ToImportThread } from './import-thread.js';
-import type { FileOutcome, ImportProgress } from './importer.js';
+import type { FileOutcome, ImportProgress } from './import-types.js';
 import { failAbandonedRuns } from './importer.repository.js';
 import { importWithRetries } from './retry.js';
 import { startThread } from './threads.js';

@@ -1,4 +1,4 @@
-import type { FileOutcome } from './importer.js';
+import type { FileOutcome } from './import-types.js';
 import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import { BatchRows, MERCHANT_NUMBERS, RollupDeltaBuilder, splitPair } from './batch-rollups.js';
 import type * as repo from './importer.repository.js';
@@ -11,6 +11,11 @@ import { uuidText } from './uuid-set.js';
  */
 
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
+/**
+ * copyBody packs a row's index under 32 bits of its UUID in one double: 32 + 21 bits fill the
+ * 53 exact bits of a float64, so a batch holds fewer than 2^21 rows.
+ */
+const ROW_INDEX_SPAN = 2 ** 21;
 
 type RunCounts = repo.RunCounts;
 
@@ -218,6 +223,8 @@ export class Batch {
   rejectBytes = 0;
 
   constructor(target: number) {
+    if (!Number.isInteger(target) || target < 1 || target >= ROW_INDEX_SPAN)
+      throw new RangeError(`a batch holds 1 to ${ROW_INDEX_SPAN - 1} rows, not ${target}`);
     this.rows = new BatchRows(target);
     this.encoder = new BinaryCopyEncoder(Math.max(1 << 16, target * 128));
     this.encoder.header();
@@ -266,7 +273,7 @@ export class Batch {
     let kept = 0;
     for (let i = 0; i < count; i++) {
       if (this.rows.duplicate[i] === 1) continue;
-      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * 2 ** 21 + i;
+      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i;
     }
     const order = keys.subarray(0, kept).sort();
     if (this.body.length < this.encoder.length + 2)
@@ -274,7 +281,7 @@ export class Batch {
     const body = this.body;
     let offset = source.copy(body, 0, 0, this.rowStarts[0] ?? this.encoder.length);
     for (const key of order) {
-      const i = key % 2 ** 21;
+      const i = key % ROW_INDEX_SPAN;
       offset += source.copy(
         body,
         offset,

@@ -8,7 +8,8 @@
 import { parentPort } from 'node:worker_threads';
 import pg from 'pg';
 import type { BulkLoadMode } from '../../config.js';
-import { Importer, type FileOutcome, type ImportProgress } from './importer.js';
+import { Importer } from './importer.js';
+import type { FileOutcome, ImportProgress } from './import-types.js';
 
 export interface ImportRequest {
   type: 'import';

@@ -1,10 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { isUtf8 } from 'node:buffer';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import type { BulkLoadMode } from '../../config.js';
 import { UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import {
   addCounts,
@@ -16,31 +13,20 @@ import {
   OpenTransaction,
   PRESENCE_FIELDS,
   RunState,
-  ZERO_COUNTS,
   type CurrentFile,
-  type RunEnding,
   type RunSlice,
 } from './import-state.js';
 import { UuidBloom, UuidSet } from './uuid-set.js';
-import { BatchRows, emptyRowFacts, RollupDeltaBuilder, type RowFacts } from './batch-rollups.js';
-import { cutToBytes, MAX_RECORD_BYTES, splitFirstRecord } from './csv-records.js';
+import { emptyRowFacts, type RowFacts } from './batch-rollups.js';
+import { cutToBytes } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
+import { settleBulkLoad, shouldBulkLoad, startBulkLoad } from './bulk-load.js';
 import { loadFacts, type ParsedChunk } from './parsed-chunk.js';
+import { hashFile, judgeEnd, readHeader, statOrNull, type ChunkPosition } from './data-file.js';
+import type { FileOutcome, ImportOptions, ImportProgress } from './import-types.js';
+import { judgeRow, WARNING_KINDS, type ColumnMap, type RejectReason } from './row-rules.js';
 
-type ChunkPosition = Pick<ParsedChunk, 'consumedBytes' | 'line' | 'digest' | 'shrank'>;
-import { openRegularFile } from './regular-file.js';
-import {
-  judgeRow,
-  PRODUCT_KYC,
-  resolveHeader,
-  WARNING_KINDS,
-  type ColumnMap,
-  type RejectReason,
-} from './row-rules.js';
-
-export const FILE_PATTERN = /^activities_.*\.csv$/;
-const READ_CHUNK_BYTES = 1 << 20;
 const RECENT_BATCHES = 4;
 /**
  * Rows a batch buffers before its COPY; a transaction (a checkpoint, ImportOptions.batchRows)
@@ -55,14 +41,6 @@ const COPY_BATCH_ROWS = 50_000;
  * alternating pairs of 10 M-row loads, for +12 MB of peak RSS.
  */
 const WRITE_AHEAD_BATCHES = 3;
-/**
- * Bulk loads (see Importer): chosen when the files to import hold at least this many bytes and
- * the stored facts are at most BULK_MAX_STORED_RATIO times their rows. Below that, keeping the
- * key row by row costs less than rebuilding it over everything stored.
- */
-const BULK_MIN_BYTES = 64 << 20;
-const BULK_MAX_STORED_RATIO = 4;
-const CSV_BYTES_PER_ROW = 120;
 /** A held reject's heap cost beyond its text (object, strings' headers): bounds a batch of short lines. */
 const REJECT_OVERHEAD_BYTES = 128;
 /** Runs that did not reach the end of their file: the next import of the file may continue one. */
@@ -70,81 +48,6 @@ const UNFINISHED: repo.RunStatus[] = ['running', 'failed', 'changed'];
 const STOPPED_MESSAGE = 'import stopped by shutdown; it resumes on the next start';
 /** Names the importer's session in pg_stat_activity (operators and tests can find it). */
 export const IMPORTER_APPLICATION_NAME = 'activities-importer';
-
-export interface FileOutcome extends repo.RunCounts {
-  runId: number | null;
-  fileName: string;
-  status: 'done' | 'rejected' | 'failed' | 'skipped' | 'changed';
-  message: string | null;
-}
-
-export interface ImportProgress {
-  filesTotal: number;
-  filesDone: number;
-  currentFile: string | null;
-  rowsRead: number;
-  bytesRead: number;
-  bytesTotal: number;
-}
-
-export interface ImportOptions {
-  /** Rows per committed transaction: a checkpoint of the ledger. */
-  batchRows: number;
-  /** Rows per COPY batch inside a transaction (default COPY_BATCH_ROWS, at most batchRows). */
-  copyBatchRows?: number;
-  /** Default auto: a bulk load when the files are large next to the stored facts. */
-  bulkLoad?: BulkLoadMode;
-  /**
-   * How long a file that ends inside a line must stay unchanged before that line is taken: until
-   * then it may be a writer's pause, and a cut row must never be stored (Config.fileSettleMs).
-   */
-  settleMs: number;
-  onProgress?: (progress: ImportProgress) => void;
-  /** Called at each ImportCheckpoint; the fault-injection tests kill the process there. */
-  checkpoint?: (point: ImportCheckpoint) => Promise<void>;
-}
-
-/** Points of an import where a crash leaves a distinct state, for the fault-injection tests. */
-export type ImportCheckpoint =
-  | 'file-start' // between two files
-  | 'commit-begin' // a batch sealed, nothing of it sent
-  | 'copy-midstream' // half a batch handed to the socket, inside the COPY
-  | 'ledger-pending' // facts and rollups written, ledger not
-  | 'committed' // committed, this process not told yet
-  | 'bulk-settle'; // a bulk load's settling done but its commit
-
-/** The `activities_*.csv` files of a folder in file-name order, or the one file given. */
-export async function listImportFiles(target: string): Promise<string[]> {
-  const info = await stat(target);
-  if (info.isFile()) return [path.resolve(target)];
-  const entries = await readdir(target, { withFileTypes: true });
-  // Regular files only (a FIFO would block its reader); a symbolic link is judged when opened.
-  const names = entries
-    .filter((e) => (e.isFile() || e.isSymbolicLink()) && FILE_PATTERN.test(e.name))
-    .map((e) => e.name)
-    .sort();
-  return names.map((n) => path.resolve(target, n));
-}
-
-/** SHA-256 of the file's first `upTo` bytes (all of them by default). */
-async function hashFile(file: string, upTo = Infinity): Promise<string> {
-  const hash = createHash('sha256');
-  // One buffer read into again and again (a read stream allocates one per read; see parser-thread).
-  const hashBuffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-  const handle = await openRegularFile(file);
-  try {
-    for (let left = upTo; left > 0;) {
-      const want = Math.min(hashBuffer.length, left);
-      const { bytesRead } = await handle.read(hashBuffer, 0, want, null);
-      if (bytesRead === 0) break;
-      hash.update(hashBuffer.subarray(0, bytesRead));
-      left -= bytesRead;
-    }
-  } finally {
-    await handle.close();
-  }
-  return hash.digest('hex');
-}
 
 type RunCounts = repo.RunCounts;
 
@@ -233,14 +136,19 @@ export class Importer {
         filesTotal: files.length,
         bytesTotal: sizes.reduce((a, b) => a + b, 0),
       };
-      this.bulk = await this.chooseBulkLoad(files, sizes);
-      if (this.bulk) await this.startBulkLoad();
+      this.bulk = await shouldBulkLoad(this.client, this.pool, files, sizes, this.options.bulkLoad);
+      if (this.bulk) await startBulkLoad(this.client, this.staged);
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
       await this.sealBatch(true);
       await this.lastWrite();
       if (this.bulk) {
-        const settled = await this.finishBulkLoad();
+        const settled = await settleBulkLoad(
+          this.client,
+          this.copyBatchRows,
+          this.options.checkpoint,
+        );
+        this.bulk = false;
         for (const o of outcomes) {
           const delta = settled.get(o instanceof RunState ? o.id : (o.runId ?? -1));
           if (delta) addCounts(o instanceof RunState ? o.committed : o, delta);
@@ -255,89 +163,6 @@ export class Importer {
       this.parser = null;
       await this.client.end().catch(() => undefined);
     }
-  }
-
-  /**
-   * A bulk load when an earlier one was interrupted (the key is still off), when asked, or, in
-   * auto mode, when the files to import are large next to the stored facts.
-   */
-  private async chooseBulkLoad(files: string[], sizes: number[]): Promise<boolean> {
-    if (await repo.bulkLoadUnfinished(this.client)) return true;
-    const mode = this.options.bulkLoad ?? 'auto';
-    if (mode !== 'auto') return mode === 'always';
-    let incomingBytes = 0;
-    for (const [i, file] of files.entries()) {
-      const runs = await repo.runsForFile(this.pool, path.basename(file));
-      const info = await statOrNull(file);
-      if (info && !findUnchangedRun(runs, info)) incomingBytes += sizes[i] as number;
-    }
-    if (incomingBytes < BULK_MIN_BYTES) return false;
-    const storedRows = await repo.estimatedStoredRows(this.client);
-    return storedRows <= (incomingBytes / CSV_BYTES_PER_ROW) * BULK_MAX_STORED_RATIO;
-  }
-
-  /**
-   * Turns the unique key off and teaches the filter every stored and pending id, so that a row
-   * it has never seen is certainly new (shared/measurements.md: the key maintained row by row
-   * doubles the cost of a load).
-   */
-  private async startBulkLoad(): Promise<void> {
-    await repo.dropUniqueKey(this.client);
-    await repo.forEachKnownId(this.client, (bytes, offset) => this.staged.add(bytes, offset));
-  }
-
-  /**
-   * Ends a bulk load in one transaction: rebuilds the unique key, then settles the pending rows
-   * in arrival order (the first occurrence of an id not stored is inserted, with its rollups and
-   * warnings; the others are duplicates) and moves their ledger counts. Interrupted, it rolls
-   * back whole, the key stays off, and the next import finishes it. Returns each run's change.
-   */
-  private async finishBulkLoad(): Promise<Map<number, RunCounts>> {
-    const client = this.client;
-    await client.query('BEGIN');
-    await repo.restoreUniqueKey(client);
-    await repo.collectSettledRows(client);
-    const changes = new Map<number, RunCounts>();
-    const changeOf = (runId: number): RunCounts => {
-      const change = changes.get(runId) ?? ZERO_COUNTS();
-      changes.set(runId, change);
-      return change;
-    };
-    // Pages of a COPY batch, not of a transaction: a page is held as row objects, and pages of
-    // 1 M rows raised the peak RSS of a clean 20 M-row load from 213 to 245 MB.
-    const rows = new BatchRows(this.copyBatchRows);
-    const rollups = new RollupDeltaBuilder();
-    for (let after = 0; ;) {
-      const page = await repo.readSettledRows(client, after, this.copyBatchRows, PRODUCT_KYC);
-      if (page.length === 0) break;
-      rows.reset();
-      for (const r of page) {
-        rows.add(r, r.warnings, 0);
-        const change = changeOf(r.runId);
-        change.rowsInserted += 1;
-        countWarnings(change.warningsByKind, r.warnings);
-      }
-      rollups.add(rows);
-      after = (page[page.length - 1] as repo.SettledRow).seq;
-    }
-    await repo.applyRollups(client, rollups.delta());
-    await repo.insertSettledRows(client);
-    for (const [runId, pending] of await repo.pendingRowsByRun(client)) {
-      const change = changeOf(runId);
-      change.rowsDuplicate = pending - change.rowsInserted;
-      change.rowsPending = -pending;
-      await repo.settleRunCounts(client, runId, {
-        inserted: change.rowsInserted,
-        duplicate: change.rowsDuplicate,
-        warningsByKind: change.warningsByKind,
-      });
-    }
-    await repo.clearPendingRows(client);
-    await repo.bumpDataVersion(client);
-    await this.options.checkpoint?.('bulk-settle');
-    await client.query('COMMIT');
-    this.bulk = false;
-    return changes;
   }
 
   private async importOne(file: string): Promise<FileOutcome | RunState> {
@@ -820,76 +645,6 @@ export class Importer {
   }
 }
 
-const statOrNull = (file: string): Promise<Stats | null> => stat(file).catch(() => null);
-
 function endOutcome(run: RunState): FileOutcome {
   return run.outcome(run.ending?.status ?? 'done', run.ending?.message ?? null);
-}
-
-/**
- * A run is done only when the bytes it read are the file's whole content as it is now: same
- * size, same hash. Otherwise the file changed under the reader: the run ends 'changed' after its
- * last complete record, to be continued or replaced once the file is stable.
- */
-async function judgeEnd(
-  file: string,
-  before: { info: Stats; hash: string },
-  endBytes: number,
-  end: ChunkPosition,
-): Promise<RunEnding> {
-  const changed = (why: string): RunEnding => ({
-    status: 'changed',
-    message: `the file changed while it was imported (${why}); it is imported again once stable`,
-    identity: null,
-  });
-  if (end.shrank) return changed('it shrank under the reader');
-  const now = await statOrNull(file);
-  if (!now?.isFile()) return changed('it is gone');
-  if (now.size !== endBytes) return changed(`${endBytes} bytes read, ${now.size} there now`);
-  const untouched = now.size === before.info.size && now.mtimeMs === before.info.mtimeMs;
-  const hash = untouched && end.digest === before.hash ? before.hash : await hashFile(file);
-  if (hash !== end.digest) return changed('its content differs from what was read');
-  return {
-    status: 'done',
-    message: null,
-    identity: { fileSize: now.size, fileMtime: now.mtime, fileHash: hash },
-  };
-}
-
-type HeaderResult =
-  | { ok: true; columns: ColumnMap; bytes: number; nextLine: number }
-  | { ok: false; message: string };
-
-/** Reads the header record (after a BOM and blank lines) and finds where the data starts. */
-export async function readHeader(file: string): Promise<HeaderResult> {
-  const handle = await openRegularFile(file);
-  try {
-    const buffer = Buffer.alloc(MAX_RECORD_BYTES + 4096);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    let bytes = buffer.subarray(0, bytesRead);
-    const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-    bytes = bytes.subarray(bom);
-    const atEnd = bytesRead < buffer.length;
-    // Decode only up to the last complete line, so a multi-byte character is never cut.
-    const lastNewline = bytes.lastIndexOf(10);
-    const usable = atEnd ? bytes : bytes.subarray(0, lastNewline + 1);
-    const first = splitFirstRecord(usable.toString('latin1'), atEnd);
-    if (!first) {
-      return {
-        ok: false,
-        message: atEnd
-          ? 'the file is empty: no header line'
-          : 'the header line is longer than 64 KiB',
-      };
-    }
-    if (!isUtf8(usable.subarray(0, first.end)))
-      return { ok: false, message: 'the header is not valid UTF-8' };
-    const header = splitFirstRecord(usable.subarray(0, first.end).toString('utf8'), true);
-    const verdict = resolveHeader(header?.fields ?? []);
-    if (!verdict.ok)
-      return { ok: false, message: `missing required column(s): ${verdict.missing.join(', ')}` };
-    return { ok: true, columns: verdict.columns, bytes: bom + first.end, nextLine: first.nextLine };
-  } finally {
-    await handle.close();
-  }
 }

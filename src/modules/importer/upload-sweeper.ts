@@ -3,7 +3,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
-import { FILE_PATTERN } from './importer.js';
+import { FILE_PATTERN } from './data-file.js';
 
 /** How often stored uploads are looked at, besides at start and after each upload's import. */
 const SWEEP_EVERY_MS = 10 * 60_000;

@@ -10,7 +10,7 @@ import type { Config } from '../../config.js';
 import { AppError, badRequest } from '../../errors.js';
 import { requireAdmin } from '../../http/admin-auth.js';
 import type { ImportQueue } from './import-queue.js';
-import { listImportFiles } from './importer.js';
+import { listImportFiles } from './data-file.js';
 import { runForUpload } from './upload-ledger.js';
 import { sweepUploads } from './upload-sweeper.js';
 import { storeUpload, uploadName } from './uploads.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../../errors.js';
-import { listImportFiles } from './importer.js';
+import { listImportFiles } from './data-file.js';
 
 const UPLOAD_NAME = /^activities_[A-Za-z0-9._-]{1,120}\.csv$/;
 
