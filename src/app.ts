@@ -8,7 +8,6 @@ import { refuseNonFiniteNumbers } from './http/finite-numbers.js';
 import { registerRequestHooks, requestIdFor } from './http/hooks.js';
 import { registerCors } from './http/security.js';
 import type { AnswerCache } from './modules/analytics/analytics.cache.js';
-import { AnswerFastLane, serverWithFastLane } from './modules/analytics/analytics.fast-lane.js';
 import { registerAnalyticsRoutes } from './modules/analytics/analytics.routes.js';
 import { registerHealthRoutes } from './modules/health/health.routes.js';
 import type { ImportQueue } from './modules/importer/import-queue.js';
@@ -44,9 +43,7 @@ const IDLE_CONNECTION_MS = 60_000;
 
 /** Builds the whole HTTP application; server.ts listens with it, tests use app.inject. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const fastLane = new AnswerFastLane(deps);
   const app = Fastify({
-    serverFactory: (handler, options) => serverWithFastLane(fastLane, handler, options),
     loggerInstance: deps.log,
     // hooks.ts logs one line per request, at a level that fits it.
     logController: new LogController({ disableRequestLogging: true }),
@@ -75,11 +72,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   refuseNonFiniteNumbers(app);
   registerRequestHooks(app);
   registerMetricsRoutes(app, deps.metrics);
-  const limiter = await registerRateLimit(app, deps.config.rateLimitPerMinute);
+  await registerRateLimit(app, deps.config.rateLimitPerMinute);
   await registerCors(app, deps.config.corsOrigins);
   await registerDocs(app, deps.version);
   await app.register(import('./modules/dashboard/dashboard.routes.js')); // GET /: the dashboard
-  registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady, fastLane });
+  registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady });
   registerImportRoutes(app, deps.pool);
   await registerUploadRoutes(app, { pool: deps.pool, queue: deps.imports, config: deps.config });
   registerHealthRoutes(app, {
@@ -89,12 +86,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     dataVersion: () => deps.cache.currentVersion,
     isReady: deps.isReady,
   });
-  app.addHook('preClose', (done) => {
-    fastLane.stop(); // requests while closing get Fastify's 503
-    done();
-  });
   await app.ready();
-  // At debug level every request is logged (hooks.ts): Fastify serves them all.
-  if (!['debug', 'trace'].includes(app.log.level)) fastLane.start(limiter);
   return app;
 }

@@ -2,9 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from '../../errors.js';
 import { ErrorBody, sendError } from '../../http/errors.js';
-import type { Answer, AnswerCache, QueryName } from './analytics.cache.js';
-import { cacheKey } from './analytics.cache.js';
-import type { AnswerFastLane } from './analytics.fast-lane.js';
+import { cacheKey, type AnswerCache, type QueryName } from './analytics.cache.js';
 import { parseMonth } from './analytics.definitions.js';
 import { ALL_MONTHS } from './analytics.repository.js';
 
@@ -128,13 +126,9 @@ function etagMatches(header: string | undefined, etag: string): boolean {
 export interface AnalyticsDeps {
   cache: AnswerCache;
   isReady: () => boolean;
-  /** learns the 200 answers sent here, to replay them */
-  fastLane: AnswerFastLane;
 }
 
 export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDeps): void {
-  // The answer each request is being sent, for the fast lane to learn once its headers are set.
-  const sending = new WeakMap<FastifyRequest, { key: string; answer: Answer }>();
   for (const endpoint of ENDPOINTS) {
     const querystring = endpoint.name === 'top-merchants' ? LeaderboardQuery : RangeQuery;
     app.get(
@@ -153,15 +147,6 @@ export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDep
               : {}),
             ...errorResponses,
           },
-        },
-        // Runs after the app's onSend hooks: the response's headers are all set.
-        onSend: (request, reply, payload, done) => {
-          const sent = sending.get(request);
-          if (sent && reply.statusCode === 200) {
-            const route = request.routeOptions.url ?? request.url;
-            deps.fastLane.learn(request.raw, route, sent.key, sent.answer, reply.getHeaders());
-          }
-          done(null, payload);
         },
       },
       async (request: FastifyRequest<{ Querystring: RangeQueryT }>, reply: FastifyReply) => {
@@ -182,7 +167,6 @@ export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDep
         reply.header('etag', answer.etag).header('cache-control', ANALYTICS_CACHE_CONTROL);
         if (etagMatches(request.headers['if-none-match'], answer.etag))
           return reply.code(304).send();
-        sending.set(request, { key, answer });
         return reply.type('application/json; charset=utf-8').send(answer.body);
       },
     );
