@@ -1,4 +1,3 @@
-import './pin-tick-object.js';
 import { ConfigError, loadConfigFromProcess } from './config.js';
 import { startService } from './service.js';
 
