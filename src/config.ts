@@ -26,6 +26,8 @@ export interface Config {
   readonly watchDataDir: boolean;
   /** A file's unterminated last line is imported once the file has not changed for this long. */
   readonly fileSettleMs: number;
+  /** SIGTERM/SIGINT: the graceful close gets this long, then the process exits anyway. */
+  readonly shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -106,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
     watchDataDir: watch === 'true' || watch === '1',
     fileSettleMs: integer(env, 'FILE_SETTLE_MS', 10_000, 0, 3_600_000),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
   });
 }
 

@@ -1,3 +1,4 @@
+import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfigFromProcess } from './config.js';
 import { startService } from './service.js';
 
@@ -27,18 +28,21 @@ try {
   process.exit(1);
 }
 
-let closing = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    service.app.log.info({ signal }, 'shutting down');
-    service
-      .close()
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        service.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      });
-  });
-}
+// SIGTERM/SIGINT: stop taking requests, let the import stop at a checkpoint, close the database
+// (the embedded one too), exit 0. Past SHUTDOWN_TIMEOUT_MS, exit 1 saying what still hung.
+closeWithGrace(
+  {
+    delay: config.shutdownTimeoutMs,
+    logger: { error: (message: unknown) => service.app.log.error(message) },
+    onTimeout: (delay) =>
+      service.app.log.error(
+        { shutdownTimeoutMs: delay, gaveUpOn: service.closingStep },
+        `shutdown took over ${delay} ms; exiting without ${service.closingStep ?? 'finishing'}`,
+      ),
+  },
+  async ({ signal, err }) => {
+    if (err) service.app.log.error({ err }, 'shutting down after an uncaught error');
+    else service.app.log.info({ signal }, 'shutting down');
+    await service.close();
+  },
+);

@@ -26,6 +26,8 @@ export interface Service {
   imports: ImportQueue;
   /** Resolves when the start-up import has finished (or failed) and answers are served. */
   startupImport: Promise<void>;
+  /** What close() is waiting for, while it runs: a shutdown that times out names it. */
+  closingStep: string | null;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,17 @@ export async function startService(config: Config): Promise<Service> {
   const stops: Array<() => Promise<void>> = [];
 
   const startupImport = (async () => {
+    // Watching starts before the listing: a file that arrives while the start-up import runs is
+    // queued behind it instead of falling between the listing and the watcher.
+    if (config.watchDataDir && existsSync(config.dataDir)) {
+      stops.push(
+        await watchDataDir(
+          config.dataDir,
+          (file) => void imports.add([file]),
+          (error) => log.warn({ err: error }, 'watching DATA_DIR failed'),
+        ),
+      );
+    }
     const files = await startupFiles(config);
     if (files.length === 0)
       log.warn({ dataDir: config.dataDir }, 'no activities_*.csv files to import');
@@ -82,29 +95,33 @@ export async function startService(config: Config): Promise<Service> {
         log.warn({ err: error }, 'cache refresh failed'),
       ),
     );
-    if (config.watchDataDir && existsSync(config.dataDir)) {
-      stops.push(
-        watchDataDir(
-          config.dataDir,
-          (file) => void imports.add([file]),
-          (error) => log.warn({ err: error }, 'watching DATA_DIR failed'),
-        ),
-      );
-    }
   })();
 
-  return {
+  const service: Service = {
     app,
     database,
     cache,
     imports,
     startupImport,
+    closingStep: null,
     async close() {
-      await imports.stop();
-      await app.close();
-      await startupImport.catch(() => undefined);
-      await Promise.all(stops.map((stop) => stop()));
-      await database.close();
+      const step = async (name: string, work: Promise<unknown>): Promise<void> => {
+        service.closingStep = name;
+        await work;
+      };
+      // New requests are refused while the import stops at its next chunk; committed batches stay.
+      await step(
+        'stopping the import and answering the requests in flight',
+        Promise.all([imports.stop(), app.close()]),
+      );
+      await step(
+        'ending the start-up import',
+        startupImport.catch(() => undefined),
+      );
+      await step('stopping the watchers', Promise.all(stops.map((stop) => stop())));
+      await step('closing the database', database.close());
+      service.closingStep = null;
     },
   };
+  return service;
 }

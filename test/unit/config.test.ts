@@ -30,6 +30,7 @@ describe('loadConfig: defaults', () => {
       rateLimitPerMinute: 6000,
       watchDataDir: true,
       fileSettleMs: 10_000,
+      shutdownTimeoutMs: 10_000,
     });
   });
 
@@ -81,6 +82,8 @@ describe('loadConfig: valid values', () => {
       REQUEST_TIMEOUT_SECONDS: '600',
       RATE_LIMIT_PER_MINUTE: '0',
       WATCH_DATA_DIR: 'false',
+      FILE_SETTLE_MS: '2500',
+      SHUTDOWN_TIMEOUT_MS: '30000',
     });
     expect(config).toEqual({
       port: 3000,
@@ -98,7 +101,8 @@ describe('loadConfig: valid values', () => {
       requestTimeoutSeconds: 600,
       rateLimitPerMinute: 0,
       watchDataDir: false,
-      fileSettleMs: 10_000,
+      fileSettleMs: 2500,
+      shutdownTimeoutMs: 30_000,
     });
   });
 
@@ -157,6 +161,9 @@ describe('loadConfig: invalid values', () => {
     ['RATE_LIMIT_PER_MINUTE', '-5'],
     ['WATCH_DATA_DIR', 'sometimes'],
     ['IMPORT_BULK_LOAD', 'yes'],
+    ['FILE_SETTLE_MS', '-1'],
+    ['SHUTDOWN_TIMEOUT_MS', '10s'],
+    ['SHUTDOWN_TIMEOUT_MS', '50'],
   ])('when %s is %j, then a ConfigError names the variable', (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toBeInstanceOf(ConfigError);

@@ -9,13 +9,13 @@ const WRITE_SETTLE_MS = 1000;
  * Calls `onFile` for each `activities_*.csv` file that appears or changes in `dataDir` (not its
  * sub-folders) once it has stopped growing, so a file still being copied is not imported half-way.
  * chokidar does the settling (awaitWriteFinish) and smooths over platform differences of fs.watch.
- * Returns a function that stops watching.
+ * Resolves, once the watcher has scanned the folder, to a function that stops watching.
  */
-export function watchDataDir(
+export async function watchDataDir(
   dataDir: string,
   onFile: (file: string) => void,
   onError: (error: unknown) => void,
-): () => Promise<void> {
+): Promise<() => Promise<void>> {
   const watcher = watch(dataDir, {
     ignoreInitial: true, // the start-up import has already taken what is there
     depth: 0,
@@ -26,5 +26,6 @@ export function watchDataDir(
     if (FILE_PATTERN.test(path.basename(file))) onFile(path.resolve(file));
   };
   watcher.on('add', take).on('change', take).on('error', onError);
+  await new Promise<void>((resolve) => watcher.once('ready', resolve));
   return () => watcher.close();
 }
