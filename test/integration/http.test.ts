@@ -116,6 +116,20 @@ describe('HTTP hygiene', () => {
     });
   });
 
+  it('when requests are answered, then the latency histogram labels them by route pattern, unknown URLs under one label', async () => {
+    await app.inject('/imports/7');
+    await app.inject('/no/such/path');
+    await app.inject('/another/unknown');
+    const text = (await app.inject('/metrics')).body;
+    expect(text).toMatch(
+      /http_request_duration_seconds_count\{method="GET",route="\/imports\/:id",status="404"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /http_request_duration_seconds_count\{method="GET",route="unmatched",status="404"\} [1-9]/,
+    );
+    expect(text).not.toContain('/no/such/path');
+  });
+
   it.each([
     ['/analytics/failure-rates?from=2024-13', 'from'],
     ['/analytics/failure-rates?to=24-01', 'to'],
