@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 import { loadConfig, type Config } from '../src/config.js';
 
 /** A fresh database on the test server, dropped by the returned function. */
@@ -29,6 +29,19 @@ export async function createTestDatabase(): Promise<{ url: string; drop: () => P
 
 export async function tempDir(prefix = 'activities-test-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+/** A maker of temporary folders for one test file, all removed after its tests. */
+export function scratchDirs(): () => Promise<string> {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+  return async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 export const HEADER =

@@ -5,10 +5,10 @@
  * committed the whole file, every run balances) and with the stored facts and rollups of one clean
  * import of the files as they are at the end.
  */
-import { appendFile, copyFile, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, open, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateFiles } from '../../bench/generate.js';
 import type { Config } from '../../src/config.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -32,17 +32,9 @@ import {
   type StoredRun,
 } from '../changing-files-helpers.js';
 import { CommitGate, killImportClis, runImportCli, sleep } from '../fault-helpers.js';
-import { createTestDatabase, tempDir, testConfig } from '../helpers.js';
+import { createTestDatabase, scratchDirs, testConfig } from '../helpers.js';
 
-const tempDirs: string[] = [];
-async function scratchDir(): Promise<string> {
-  const dir = await tempDir();
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
+const scratchDir = scratchDirs();
 
 interface Watched {
   service: Service;
@@ -352,6 +344,21 @@ describe('when DATA_DIR holds a FIFO named like an activities file (item 4)', ()
     }
   }
 
+  /** Everything but the FIFO imported (the upload `id` too), nothing of it read, then a clean close. */
+  async function expectSettledPastFifo(
+    service: Service,
+    config: Config,
+    fifo: string,
+    id: number,
+  ): Promise<void> {
+    await waitUntilSettled(service, config, 15_000);
+    expect((await service.app.inject(`/imports/${id}`)).json()).toMatchObject({ status: 'done' });
+    await expectFifoNeverRead(service, config, fifo);
+    await expectLedgerHolds(config);
+    await expectFiguresOfOneCleanImport(config);
+    await closeService(service, fifo, true);
+  }
+
   it('then the files after it and uploads are imported, /health answers and the service closes', async () => {
     const { header, rows } = await generatedLines(2401, 2000);
     const db = await createTestDatabase();
@@ -371,12 +378,7 @@ describe('when DATA_DIR holds a FIFO named like an activities file (item 4)', ()
         'activities_20240502.csv',
         [header, ...rows.slice(1000), ''].join('\n'),
       );
-      await waitUntilSettled(service, config, 15_000);
-      expect((await service.app.inject(`/imports/${id}`)).json()).toMatchObject({ status: 'done' });
-      await expectFifoNeverRead(service, config, fifo);
-      await expectLedgerHolds(config);
-      await expectFiguresOfOneCleanImport(config);
-      await closeService(service, fifo, true);
+      await expectSettledPastFifo(service, config, fifo, id);
       closed = true;
     } finally {
       if (!closed) await closeService(service, fifo, false).catch(() => undefined);
@@ -411,12 +413,7 @@ describe('when DATA_DIR holds a FIFO named like an activities file (item 4)', ()
         'activities_20240504.csv',
         [header, ...rows.slice(1000), ''].join('\n'),
       );
-      await waitUntilSettled(service, config, 15_000);
-      expect((await service.app.inject(`/imports/${id}`)).json()).toMatchObject({ status: 'done' });
-      await expectFifoNeverRead(service, config, fifo);
-      await expectLedgerHolds(config);
-      await expectFiguresOfOneCleanImport(config);
-      await closeService(service, fifo, true);
+      await expectSettledPastFifo(service, config, fifo, id);
       closed = true;
     } finally {
       if (!closed) await closeService(service, fifo, false).catch(() => undefined);

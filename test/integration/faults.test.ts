@@ -4,7 +4,7 @@
  * clean import of the same files into a fresh database (see figuresOf: every answer, the ledger
  * per file and a digest of the stored facts).
  */
-import { chmod, copyFile, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -30,20 +30,13 @@ import {
   sleep,
   waitFor,
   type Figures,
+  type LedgerRow,
 } from '../fault-helpers.js';
-import { createTestDatabase, tempDir, testConfig } from '../helpers.js';
+import { createTestDatabase, scratchDirs, testConfig } from '../helpers.js';
 
-const tempDirs: string[] = [];
-async function scratchDir(): Promise<string> {
-  const dir = await tempDir();
-  tempDirs.push(dir);
-  return dir;
-}
+const scratchDir = scratchDirs();
 
 afterEach(killImportClis);
-afterAll(async () => {
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
 
 /** The five answers (and the leaderboard) as the service serves them over HTTP. */
 async function servedAnswers(service: Service): Promise<Array<{ status: number; body: string }>> {
@@ -314,6 +307,19 @@ describe('when a file changes after it was imported', () => {
     }
   });
 
+  /** Imports `file`'s folder with the CLI, killed right after its first commit; the run left. */
+  async function importKilledAfterFirstCommit(dbUrl: string, file: string): Promise<LedgerRow> {
+    const killed = await runImportCli(path.dirname(file), {
+      DATABASE_URL: dbUrl,
+      IMPORT_BATCH_ROWS: '1',
+      IMPORTER_CRASH_AT: 'committed:1',
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    const [stale] = (await expectConsistent(dbUrl)).ledger;
+    expect(stale?.status).toBe('running');
+    return stale as LedgerRow;
+  }
+
   it('then a file that grew after an interrupted import is continued by the same run, with the figures of one clean import', async () => {
     const original = await generatedLines(33, 15_000);
     const added = (await generatedLines(34, 50)).rows;
@@ -322,16 +328,9 @@ describe('when a file changes after it was imported', () => {
     await writeFile(file, [original.header, ...original.rows, ''].join('\n'));
     const db = await createTestDatabase();
     try {
-      const killed = await runImportCli(dir, {
-        DATABASE_URL: db.url,
-        IMPORT_BATCH_ROWS: '1',
-        IMPORTER_CRASH_AT: 'committed:1',
-      });
-      expect(killed.signal).toBe('SIGKILL');
-      const [stale] = (await expectConsistent(db.url)).ledger;
-      expect(stale?.status).toBe('running');
-      expect(stale?.rows_read).toBeGreaterThan(0);
-      expect(stale?.rows_read).toBeLessThan(original.rows.length);
+      const stale = await importKilledAfterFirstCommit(db.url, file);
+      expect(stale.rows_read).toBeGreaterThan(0);
+      expect(stale.rows_read).toBeLessThan(original.rows.length);
 
       const grownRows = [...original.rows, ...added];
       await writeFile(file, [original.header, ...grownRows, ''].join('\n'));
@@ -356,15 +355,9 @@ describe('when a file changes after it was imported', () => {
     await writeFile(file, originalText);
     const db = await createTestDatabase();
     try {
-      const killed = await runImportCli(dir, {
-        DATABASE_URL: db.url,
-        IMPORT_BATCH_ROWS: '1',
-        IMPORTER_CRASH_AT: 'committed:1',
-      });
-      expect(killed.signal).toBe('SIGKILL');
-      const [stale] = (await expectConsistent(db.url)).ledger;
-      const prefixBytes = stale?.bytes_committed ?? 0;
-      const committedRows = stale?.rows_read ?? 0;
+      const stale = await importKilledAfterFirstCommit(db.url, file);
+      const prefixBytes = stale.bytes_committed;
+      const committedRows = stale.rows_read;
 
       // The first row goes: the file no longer starts with the bytes the run committed.
       const changedRows = [...original.rows.slice(1), ...added];
