@@ -208,6 +208,7 @@ async function startService(rows: number, opts: Options, temp: string): Promise<
     env,
     logFile,
   );
+  ownPids.push(child.pid!);
   const base = `http://${HOST}:${port}`;
   console.log(`${rowsLabel(generated.rows)}: service on ${base}, importing ${generated.rows} rows`);
   const answer = await waitFor200(`${base}/analytics/top-merchant`, child, logFile);
@@ -236,6 +237,7 @@ async function startReference(name: string, body: string, temp: string): Promise
   const logFile = join(temp, `${name.replace(/\W+/g, '-')}.log`);
   const env = { ...process.env, PORT: String(port), HOST, BENCH_BODY: body };
   const child = startNode(name, ['-e', REFERENCE_SCRIPTS[name]!], env, logFile);
+  ownPids.push(child.pid!);
   const url = `http://${HOST}:${port}/`;
   const response = await waitFor200(url, child, logFile);
   if ((await response.text()) !== body) throw new Error(`${name} answered another body`);
@@ -270,37 +272,62 @@ function load(url: string, connections: number, duration: number): Promise<Run> 
   });
 }
 
-/** Share of all CPUs busy over one second, from /proc/stat; NaN where there is none. */
-async function machineBusyPct(): Promise<number> {
-  const sample = () => {
-    const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-    const n = ticks.slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
-    return { idle: n[3]! + n[4]!, total: n.reduce((a, b) => a + b, 0) };
-  };
+/** The servers this bench started: their CPU, like this process's, is the measurement's own. */
+const ownPids: number[] = [];
+
+interface CpuSample {
+  total: number;
+  busy: number;
+  own: number;
+}
+
+/** CPU ticks of the machine and of this process with its servers, from /proc; null without. */
+function cpuSample(): CpuSample | null {
   try {
-    const a = sample();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const b = sample();
-    return (1 - (b.idle - a.idle) / (b.total - a.total)) * 100;
+    const n = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9);
+    const [user, nice, system, , , , , steal] = n.map(Number) as number[];
+    let own = 0;
+    for (const pid of ['self', ...ownPids]) {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      own += Number(fields[11]) + Number(fields[12]); // utime, stime
+    }
+    const total = n.reduce((a, b) => a + Number(b), 0);
+    return { total, busy: user! + nice! + system! + steal!, own };
   } catch {
-    return Number.NaN;
+    return null;
   }
 }
 
+/**
+ * The share of the machine's CPU time between two samples that other processes (or the
+ * hypervisor) took: on a shared box, what tells a quiet run from a disturbed one.
+ */
+function othersPct(a: CpuSample | null, b: CpuSample | null): number {
+  if (a === null || b === null || b.total === a.total) return Number.NaN;
+  return Math.max(0, ((b.busy - a.busy - (b.own - a.own)) / (b.total - a.total)) * 100);
+}
+
 /** Every contender once per round, the order rotated by one each round. */
-async function measureInRounds(contenders: Contender[], opts: Options): Promise<Run[][]> {
+async function measureInRounds(contenders: Contender[], opts: Options) {
   const runs: Run[][] = contenders.map(() => []);
+  const othersPctByRound: number[] = [];
   for (let round = 0; round < opts.rounds; round++) {
     const started = performance.now();
+    const cpu = cpuSample();
     for (let turn = 0; turn < contenders.length; turn++) {
       const i = (round + turn) % contenders.length;
       await load(contenders[i]!.url, opts.connections, WARMUP_SECONDS);
       runs[i]!.push(await load(contenders[i]!.url, opts.connections, opts.duration));
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`round ${round + 1}/${opts.rounds} done in ${seconds.toFixed(0)} s`);
+    othersPctByRound.push(othersPct(cpu, cpuSample()));
+    console.log(
+      `round ${round + 1}/${opts.rounds}: ${seconds.toFixed(0)} s, other processes took ` +
+        `${othersPctByRound.at(-1)!.toFixed(0)}% of the CPUs`,
+    );
   }
-  return runs;
+  return { runs, othersPctByRound };
 }
 
 function summarise(contender: Contender, runs: Run[], fastifyRuns: Run[]): Result {
@@ -380,10 +407,16 @@ async function main(): Promise<void> {
       `${opts.duration} s), ${opts.connections} connections; rate-limit headers on an answer: ` +
       `${rateLimitHeaders.join(', ') || 'none'}`,
   );
-  const busy = await machineBusyPct();
-  if (busy > 10) console.log(`WARNING: ${busy.toFixed(0)}% of the CPUs busy before the load`);
+  const before = cpuSample();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const busyBefore = othersPct(before, cpuSample());
+  if (busyBefore > 10) {
+    console.log(
+      `WARNING: other processes took ${busyBefore.toFixed(0)}% of the CPUs before the load`,
+    );
+  }
 
-  const runs = await measureInRounds(contenders, opts);
+  const { runs, othersPctByRound } = await measureInRounds(contenders, opts);
   const results = contenders.map((c, i) => summarise(c, runs[i]!, runs[0]!));
   console.log('');
   printTable(results);
@@ -418,6 +451,7 @@ async function main(): Promise<void> {
     options: { ...opts, adminUrl: undefined, warmupSeconds: WARMUP_SECONDS },
     service: { rateLimitPerMinute: RATE_LIMIT_PER_MINUTE, logLevel: 'info' },
     targets: { minRatio: MIN_RATIO, maxP99Ms: MAX_P99_MS, pass: failed.length === 0 },
+    othersCpuPct: { beforeLoad: busyBefore, byRound: othersPctByRound },
     services: services.map(({ base: _base, logFile: _log, ...s }) => s),
     results,
   };
