@@ -1,20 +1,21 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Config } from './config.js';
-import { registerDocs } from './http/docs.js';
 import { clientErrorHandler } from './http/client-errors.js';
+import { docsRoutes, registerOpenApi } from './http/docs.js';
 import { handleFrameworkError, registerErrorHandlers } from './http/errors.js';
 import { refuseNonFiniteNumbers } from './http/finite-numbers.js';
-import { registerRequestHooks, requestIdFor } from './http/hooks.js';
+import { AccessLog, registerRequestHooks, requestIdFor } from './http/hooks.js';
+import { registerRateLimit } from './http/rate-limit.js';
 import { registerCors } from './http/security.js';
 import type { AnswerCache } from './modules/analytics/analytics.cache.js';
-import { registerAnalyticsRoutes } from './modules/analytics/analytics.routes.js';
-import { registerHealthRoutes } from './modules/health/health.routes.js';
+import { analyticsRoutes } from './modules/analytics/analytics.routes.js';
+import { dashboardRoutes } from './modules/dashboard/dashboard.routes.js';
+import { healthRoutes } from './modules/health/health.routes.js';
 import type { ImportQueue } from './modules/importer/import-queue.js';
-import { registerImportRoutes } from './modules/importer/importer.routes.js';
-import { registerUploadRoutes } from './modules/importer/upload.routes.js';
-import { registerMetricsRoutes, type ServiceMetrics } from './modules/metrics/metrics.js';
-import { registerRateLimit } from './http/rate-limit.js';
+import { importRoutes } from './modules/importer/importer.routes.js';
+import { uploadRoutes } from './modules/importer/upload.routes.js';
+import { metricsRoutes, type ServiceMetrics } from './modules/metrics/metrics.js';
 
 export interface AppDeps {
   config: Pick<
@@ -43,10 +44,10 @@ const IDLE_CONNECTION_MS = 60_000;
 
 /** Builds the whole HTTP application; server.ts listens with it, tests use app.inject. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
   const app = Fastify({
     loggerInstance: deps.log,
-    // hooks.ts logs one line per request, at a level that fits it.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new AccessLog(),
     genReqId: (request) => requestIdFor(request.headers['x-request-id']),
     // Requests the router cannot read (bad percent-encoding, an over-long path parameter) get the
     // contract's error body too, not Fastify's own.
@@ -55,7 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler: clientErrorHandler(deps.log),
     // A whole request, body included, must arrive within REQUEST_TIMEOUT_SECONDS (408), and a
     // connection silent for a minute is closed: a dripped or stalled body cannot hold one open.
-    requestTimeout: deps.config.requestTimeoutSeconds * 1000,
+    requestTimeout: config.requestTimeoutSeconds * 1000,
     connectionTimeout: IDLE_CONNECTION_MS,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 200 },
@@ -68,24 +69,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     },
   });
+  // What applies to every route comes first; then each module's routes, an encapsulated plugin
+  // with its own hooks.
   registerErrorHandlers(app);
   refuseNonFiniteNumbers(app);
-  registerRequestHooks(app);
-  registerMetricsRoutes(app, deps.metrics);
-  await registerRateLimit(app, deps.config.rateLimitPerMinute);
-  await registerCors(app, deps.config.corsOrigins);
-  await registerDocs(app, deps.version);
-  await app.register(import('./modules/dashboard/dashboard.routes.js')); // GET /: the dashboard
-  registerAnalyticsRoutes(app, { cache: deps.cache, isReady: deps.isReady });
-  registerImportRoutes(app, deps.pool);
-  await registerUploadRoutes(app, { pool: deps.pool, queue: deps.imports, config: deps.config });
-  registerHealthRoutes(app, {
-    pool: deps.pool,
+  registerRequestHooks(app, deps.metrics);
+  await registerRateLimit(app, config.rateLimitPerMinute);
+  await registerCors(app, config.corsOrigins);
+  await registerOpenApi(app, deps.version);
+  const { pool, cache, isReady } = deps;
+  await app.register(docsRoutes);
+  await app.register(dashboardRoutes);
+  await app.register(analyticsRoutes, { cache, isReady });
+  await app.register(importRoutes, { pool });
+  await app.register(uploadRoutes, { pool, queue: deps.imports, config });
+  await app.register(healthRoutes, {
+    pool,
     version: deps.version,
     importStatus: () => ({ ...deps.imports.status }),
-    dataVersion: () => deps.cache.currentVersion,
-    isReady: deps.isReady,
+    dataVersion: () => cache.currentVersion,
+    isReady,
   });
+  await app.register(metricsRoutes, { metrics: deps.metrics });
   await app.ready();
   return app;
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
-import { securityHeaders } from './security.js';
+import { API_HEADERS } from './security.js';
 
 type Answer = readonly [status: number, code: string, message: string];
 
@@ -28,7 +28,7 @@ function answerFor(code: string | undefined): Answer {
 function rawResponse([status, code, message]: Answer, requestId: string): string {
   const body = JSON.stringify({ error: { code, message, requestId } });
   const headers = {
-    ...securityHeaders('api'),
+    ...API_HEADERS,
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     'x-request-id': requestId,

@@ -3,10 +3,12 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { DOCS_CSP, pageHeaders } from './security.js';
 
 const require = createRequire(import.meta.url);
 
-export async function registerDocs(app: FastifyInstance, version: string): Promise<void> {
+/** The OpenAPI document, on the root: registered before the routes, it sees every one of them. */
+export async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -34,6 +36,11 @@ export async function registerDocs(app: FastifyInstance, version: string): Promi
       },
     },
   });
+}
+
+/** Swagger UI at /docs, ReDoc at /redoc and the document at /openapi.json, with their own CSP. */
+export async function docsRoutes(app: FastifyInstance): Promise<void> {
+  pageHeaders(app, DOCS_CSP);
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: false });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -94,6 +94,24 @@ describe('HTTP hygiene', () => {
     expect(response.headers['x-process-time']).toMatch(/^\d+\.\d{3}ms$/);
   });
 
+  it('when the dashboard, the docs or the API answer, then each carries its own plugin’s CSP', async () => {
+    const dashboard = await app.inject('/');
+    expect(dashboard.statusCode).toBe(200);
+    expect(dashboard.headers['content-security-policy']).toContain("script-src 'self'");
+    expect(dashboard.headers['content-security-policy']).not.toContain('unsafe-inline');
+    expect(dashboard.headers['cross-origin-opener-policy']).toBe('same-origin');
+    const docs = await app.inject('/redoc');
+    expect(docs.headers['content-security-policy']).toContain("script-src 'self' 'unsafe-inline'");
+    for (const url of ['/health', '/analytics/kyc-funnel', '/no/such/page']) {
+      const response = await app.inject(url);
+      expect(response.headers['content-security-policy'], url).toBe(
+        "default-src 'none'; frame-ancestors 'none'",
+      );
+      expect(response.headers['cross-origin-opener-policy'], url).toBeUndefined();
+      expect(response.headers['x-content-type-options'], url).toBe('nosniff');
+    }
+  });
+
   it('when a caller sends a sane X-Request-Id, then it is kept; an insane one is replaced', async () => {
     const kept = await app.inject({ url: '/health', headers: { 'x-request-id': 'trace-123' } });
     expect(kept.headers['x-request-id']).toBe('trace-123');

@@ -128,7 +128,14 @@ export interface AnalyticsDeps {
   isReady: () => boolean;
 }
 
-export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDeps): void {
+/** The six answers, from the cache; 503 with Retry-After until the start-up import is done. */
+export async function analyticsRoutes(app: FastifyInstance, deps: AnalyticsDeps): Promise<void> {
+  app.addHook('onRequest', async (request, reply) => {
+    if (deps.isReady()) return;
+    reply.header('retry-after', '5');
+    const message = 'the start-up import is still running; retry shortly';
+    return sendError(reply, request, 503, 'not_ready', message);
+  });
   for (const endpoint of ENDPOINTS) {
     const querystring = endpoint.name === 'top-merchants' ? LeaderboardQuery : RangeQuery;
     app.get(
@@ -150,16 +157,6 @@ export function registerAnalyticsRoutes(app: FastifyInstance, deps: AnalyticsDep
         },
       },
       async (request: FastifyRequest<{ Querystring: RangeQueryT }>, reply: FastifyReply) => {
-        if (!deps.isReady()) {
-          reply.header('retry-after', '5');
-          return sendError(
-            reply,
-            request,
-            503,
-            'not_ready',
-            'the start-up import is still running; retry shortly',
-          );
-        }
         const args = { range: rangeOf(request.query), limit: request.query.limit ?? 10 };
         const key = cacheKey(endpoint.name, args);
         const answer = deps.cache.peek(key) ?? (await deps.cache.get(endpoint.name, args));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { DASHBOARD_CSP, pageHeaders } from '../../http/security.js';
 
 /** public/ at the repository root: the same from src/modules/dashboard and dist/modules/dashboard. */
 const PUBLIC_DIR = fileURLToPath(new URL('../../../public/', import.meta.url));
@@ -21,9 +22,8 @@ function chartBundlePath(): string {
 /**
  * The dashboard at GET / (public/index.html, /assets/dashboard.{css,js}, /assets/favicon.svg) and
  * Chart.js at /assets/chart.umd.min.js: everything from the service itself, nothing from a CDN, so it
- * works offline. Register with `app.register(import(...))`: an encapsulated plugin, so the static
- * plugin's decorators stay here, while the app's hooks (security headers, request id) and error
- * handlers still apply.
+ * works offline. An encapsulated plugin: the static plugin's decorators and the page's CSP stay
+ * here, while the app's hooks (request id, the other security headers) and error handlers apply.
  *
  * public/ goes through @fastify/static rather than buffers read at start: it gives ETag and
  * Last-Modified with 304s, HEAD, content types and path-traversal safety for free, and serves edits
@@ -33,7 +33,8 @@ function chartBundlePath(): string {
  * Chart.js lives in node_modules, outside public/; its one file (206 KB) is read once at start and
  * served from memory with an ETag.
  */
-export default async function dashboardRoutes(app: FastifyInstance): Promise<void> {
+export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
+  pageHeaders(app, DASHBOARD_CSP);
   await app.register(fastifyStatic, {
     root: PUBLIC_DIR,
     prefix: '/',

@@ -42,7 +42,7 @@ async function pingDatabase(pool: pg.Pool): Promise<number | null> {
   }
 }
 
-export function registerHealthRoutes(app: FastifyInstance, deps: HealthDeps): void {
+export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Promise<void> {
   app.get(
     '/health',
     {

@@ -91,7 +91,11 @@ function publicRun(run: RunRecord): Static<typeof Run> {
   };
 }
 
-export function registerImportRoutes(app: FastifyInstance, pool: pg.Pool): void {
+/** The import ledger: runs and their rejected rows. */
+export async function importRoutes(
+  app: FastifyInstance,
+  { pool }: { pool: pg.Pool },
+): Promise<void> {
   app.get(
     '/imports',
     {

@@ -76,93 +76,89 @@ const isStream = (body: unknown): body is Readable =>
   typeof (body as Readable | undefined)?.pipe === 'function';
 
 /** POST /imports (a CSV upload, streamed to disk) and POST /imports/rescan; both need the admin token. */
-export async function registerUploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
+export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Promise<void> {
   const { pool, queue, config } = deps;
-  await app.register(async (scope) => {
-    await scope.register(multipart, {
-      // One byte over the limit gets through, so that storeUpload's own count refuses it (413).
-      limits: { fileSize: config.uploadMaxBytes + 1, files: 1, fields: 4, parts: 5 },
-    });
-    // The body stays a stream: storeUpload writes it to disk without holding it in memory.
-    scope.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
-    const onRequest = requireAdmin(config.adminToken);
-    // UPLOAD_RETENTION_HOURS=0: an upload goes as soon as its import has finished; otherwise the
-    // sweeper started by service.ts removes it once the retention has passed.
-    const afterImport = async (): Promise<void> => {
-      if (config.uploadRetentionHours > 0) return;
-      await sweepUploads(pool, config.uploadDir, 0).catch((error: unknown) =>
-        scope.log.warn({ err: error }, 'sweeping stored uploads failed'),
-      );
-    };
-
-    scope.post(
-      '/imports',
-      {
-        onRequest,
-        schema: {
-          tags: ['imports'],
-          summary: 'Upload a CSV file to import (text/csv body or multipart/form-data)',
-          description:
-            'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Answers 202 with the run id and a ' +
-            '`Location` once the file is stored; the import runs in the background. Content ' +
-            'already imported under the same name answers 200 with the earlier run; content ' +
-            'under that name still queued or running answers 202 with that run.',
-          security: [{ bearerAuth: [] }],
-          consumes: ['text/csv', 'multipart/form-data'],
-          querystring: UploadQuery,
-          response: { 200: Accepted, 202: Accepted, ...errors(400, 401, 403, 413, 415, 429) },
-        },
-      },
-      async (request, reply) => {
-        let source = request.body as Readable | undefined;
-        let given = (request.query as Static<typeof UploadQuery>).name;
-        if (request.isMultipart()) {
-          const part = await filePart(request);
-          if (!part) throw badRequest('the multipart body has no file part');
-          source = part.file;
-          given ??= path.basename(part.filename);
-        }
-        if (!isStream(source))
-          throw new AppError('unsupported_media_type', 415, 'send text/csv or multipart/form-data');
-        const fileName = uploadName(given);
-        const stored = await storeUpload(
-          source,
-          config.uploadDir,
-          fileName,
-          config.uploadMaxBytes,
-        ).catch(asClientError);
-        const run = await runForUpload(pool, stored);
-        // The same content is imported, or on its way, under an earlier run: one run, one copy.
-        if (run.created) void queue.add([stored.file]).then(afterImport);
-        else await rm(path.dirname(stored.file), { recursive: true, force: true });
-        const finished = run.status === 'done' || run.status === 'rejected';
-        return reply
-          .code(finished ? 200 : 202)
-          .header('location', `/imports/${run.id}`)
-          .send({ id: run.id, status: run.status, fileName });
-      },
-    );
-
-    scope.post(
-      '/imports/rescan',
-      {
-        onRequest,
-        schema: {
-          tags: ['imports'],
-          summary: 'Import new or changed files of DATA_DIR now',
-          description: 'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Unchanged files are skipped.',
-          security: [{ bearerAuth: [] }],
-          response: {
-            202: Type.Object({ files: Type.Integer({ description: 'Files queued' }) }),
-            ...errors(400, 401, 403, 413, 415, 429),
-          },
-        },
-      },
-      async (_request, reply) => {
-        const files = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
-        void queue.add(files);
-        return reply.code(202).send({ files: files.length });
-      },
-    );
+  await app.register(multipart, {
+    // One byte over the limit gets through, so that storeUpload's own count refuses it (413).
+    limits: { fileSize: config.uploadMaxBytes + 1, files: 1, fields: 4, parts: 5 },
   });
+  // The body stays a stream: storeUpload writes it to disk without holding it in memory.
+  app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+  app.addHook('onRequest', requireAdmin(config.adminToken));
+  // UPLOAD_RETENTION_HOURS=0: an upload goes as soon as its import has finished; otherwise the
+  // sweeper started by service.ts removes it once the retention has passed.
+  const afterImport = async (): Promise<void> => {
+    if (config.uploadRetentionHours > 0) return;
+    await sweepUploads(pool, config.uploadDir, 0).catch((error: unknown) =>
+      app.log.warn({ err: error }, 'sweeping stored uploads failed'),
+    );
+  };
+
+  app.post(
+    '/imports',
+    {
+      schema: {
+        tags: ['imports'],
+        summary: 'Upload a CSV file to import (text/csv body or multipart/form-data)',
+        description:
+          'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Answers 202 with the run id and a ' +
+          '`Location` once the file is stored; the import runs in the background. Content ' +
+          'already imported under the same name answers 200 with the earlier run; content ' +
+          'under that name still queued or running answers 202 with that run.',
+        security: [{ bearerAuth: [] }],
+        consumes: ['text/csv', 'multipart/form-data'],
+        querystring: UploadQuery,
+        response: { 200: Accepted, 202: Accepted, ...errors(400, 401, 403, 413, 415, 429) },
+      },
+    },
+    async (request, reply) => {
+      let source = request.body as Readable | undefined;
+      let given = (request.query as Static<typeof UploadQuery>).name;
+      if (request.isMultipart()) {
+        const part = await filePart(request);
+        if (!part) throw badRequest('the multipart body has no file part');
+        source = part.file;
+        given ??= path.basename(part.filename);
+      }
+      if (!isStream(source))
+        throw new AppError('unsupported_media_type', 415, 'send text/csv or multipart/form-data');
+      const fileName = uploadName(given);
+      const stored = await storeUpload(
+        source,
+        config.uploadDir,
+        fileName,
+        config.uploadMaxBytes,
+      ).catch(asClientError);
+      const run = await runForUpload(pool, stored);
+      // The same content is imported, or on its way, under an earlier run: one run, one copy.
+      if (run.created) void queue.add([stored.file]).then(afterImport);
+      else await rm(path.dirname(stored.file), { recursive: true, force: true });
+      const finished = run.status === 'done' || run.status === 'rejected';
+      return reply
+        .code(finished ? 200 : 202)
+        .header('location', `/imports/${run.id}`)
+        .send({ id: run.id, status: run.status, fileName });
+    },
+  );
+
+  app.post(
+    '/imports/rescan',
+    {
+      schema: {
+        tags: ['imports'],
+        summary: 'Import new or changed files of DATA_DIR now',
+        description: 'Needs `Authorization: Bearer <ADMIN_TOKEN>`. Unchanged files are skipped.',
+        security: [{ bearerAuth: [] }],
+        response: {
+          202: Type.Object({ files: Type.Integer({ description: 'Files queued' }) }),
+          ...errors(400, 401, 403, 413, 415, 429),
+        },
+      },
+    },
+    async (_request, reply) => {
+      const files = existsSync(config.dataDir) ? await listImportFiles(config.dataDir) : [];
+      void queue.add(files);
+      return reply.code(202).send({ files: files.length });
+    },
+  );
 }

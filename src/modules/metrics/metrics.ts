@@ -98,14 +98,11 @@ export class ServiceMetrics {
   }
 }
 
-/** GET /metrics, and a latency observation for every answered request. */
-export function registerMetricsRoutes(app: FastifyInstance, metrics: ServiceMetrics): void {
-  app.addHook('onResponse', (request, reply, done) => {
-    // The route pattern, not the URL, keeps label sets bounded; unknown URLs share one label.
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
-    done();
-  });
+/** GET /metrics: never rate-limited, so a scraper is never turned away. */
+export async function metricsRoutes(
+  app: FastifyInstance,
+  { metrics }: { metrics: ServiceMetrics },
+): Promise<void> {
   app.get(
     '/metrics',
     {
@@ -117,8 +114,7 @@ export function registerMetricsRoutes(app: FastifyInstance, metrics: ServiceMetr
         response: { 200: { type: 'string', description: 'Prometheus text format 0.0.4' } },
       },
     },
-    async (_request, reply) => {
-      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    },
+    async (_request, reply) =>
+      reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 }
