@@ -29,6 +29,7 @@ export interface AppDeps {
     | 'uploadRetentionHours'
     | 'requestTimeoutSeconds'
     | 'rateLimitPerMinute'
+    | 'trustProxy'
   >;
   log: FastifyBaseLogger;
   pool: pg.Pool;
@@ -42,6 +43,17 @@ export interface AppDeps {
 /** No byte either way for this long closes a connection (Node's socket timeout). */
 const IDLE_CONNECTION_MS = 60_000;
 
+/**
+ * TRUST_PROXY as Fastify's trustProxy. Fastify takes no bare hop count (it trusts nothing for a
+ * number, since a count cannot tell a proxy from a direct client), so a count of n becomes its
+ * documented trust function trusting the nearest n hops: the operator vouches that every request
+ * comes through them.
+ */
+function trustProxyOption(trust: Config['trustProxy']) {
+  if (typeof trust === 'number') return (_address: string, hop: number) => hop < trust;
+  return typeof trust === 'boolean' ? trust : [...trust];
+}
+
 /** Builds the whole HTTP application; server.ts listens with it, tests use app.inject. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
@@ -49,6 +61,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.log,
     logController: new AccessLog(),
     genReqId: (request) => requestIdFor(request.headers['x-request-id']),
+    // request.ip (rate limiting, the access log) is X-Forwarded-For's client behind these proxies.
+    trustProxy: trustProxyOption(config.trustProxy),
     // Requests the router cannot read (bad percent-encoding, an over-long path parameter) get the
     // contract's error body too, not Fastify's own.
     frameworkErrors: handleFrameworkError,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 
@@ -22,6 +23,8 @@ export interface Config {
   readonly requestTimeoutSeconds: number;
   /** Requests per minute per client address; 0 switches rate limiting off. */
   readonly rateLimitPerMinute: number;
+  /** Fastify's trustProxy: which proxies' X-Forwarded-For to believe for the client address. */
+  readonly trustProxy: boolean | number | readonly string[];
   /** Import new or changed files that appear in DATA_DIR while the service runs. */
   readonly watchDataDir: boolean;
   /** A file's unterminated last line is imported once the file has not changed for this long. */
@@ -51,6 +54,33 @@ function integer(
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+/** proxy-addr's names for whole ranges, which Fastify's trustProxy accepts too. */
+const PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An address, or an address/prefix-length within the address's size. */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  return (
+    bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128))
+  );
+}
+
+/** TRUST_PROXY: unset or false, true, a hop count, or a comma-separated list of addresses/CIDRs. */
+function trustProxy(raw: string | undefined): Config['trustProxy'] {
+  const value = (raw ?? '').trim().toLowerCase();
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d{1,3}$/.test(value)) return Number(value) === 0 ? false : Number(value);
+  const entries = value.split(',').map((e) => e.trim());
+  if (entries.every((e) => PROXY_RANGES.includes(e) || isAddressOrCidr(e)))
+    return Object.freeze(entries);
+  throw new ConfigError(
+    `TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/CIDRs, got "${raw}"`,
+  );
 }
 
 /** Reads and validates the environment once; a wrong value throws a ConfigError naming the variable. */
@@ -106,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     uploadRetentionHours: integer(env, 'UPLOAD_RETENTION_HOURS', 24, 0, 87_600),
     requestTimeoutSeconds: integer(env, 'REQUEST_TIMEOUT_SECONDS', 300, 0, 86_400),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 6000, 0, 10_000_000),
+    trustProxy: trustProxy(env.TRUST_PROXY),
     watchDataDir: watch === 'true' || watch === '1',
     fileSettleMs: integer(env, 'FILE_SETTLE_MS', 10_000, 0, 3_600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),

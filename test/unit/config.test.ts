@@ -28,6 +28,7 @@ describe('loadConfig: defaults', () => {
       uploadRetentionHours: 24,
       requestTimeoutSeconds: 300,
       rateLimitPerMinute: 6000,
+      trustProxy: false,
       watchDataDir: true,
       fileSettleMs: 10_000,
       shutdownTimeoutMs: 10_000,
@@ -81,6 +82,7 @@ describe('loadConfig: valid values', () => {
       UPLOAD_RETENTION_HOURS: '0',
       REQUEST_TIMEOUT_SECONDS: '600',
       RATE_LIMIT_PER_MINUTE: '0',
+      TRUST_PROXY: ' 10.0.0.0/8, 192.168.1.7 ',
       WATCH_DATA_DIR: 'false',
       FILE_SETTLE_MS: '2500',
       SHUTDOWN_TIMEOUT_MS: '30000',
@@ -100,6 +102,7 @@ describe('loadConfig: valid values', () => {
       uploadRetentionHours: 0,
       requestTimeoutSeconds: 600,
       rateLimitPerMinute: 0,
+      trustProxy: ['10.0.0.0/8', '192.168.1.7'],
       watchDataDir: false,
       fileSettleMs: 2500,
       shutdownTimeoutMs: 30_000,
@@ -125,6 +128,20 @@ describe('loadConfig: valid values', () => {
 
   it('when CORS_ORIGINS is *, then it is accepted', () => {
     expect(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins).toEqual(['*']);
+  });
+
+  it.each([
+    ['', false],
+    ['false', false],
+    ['0', false],
+    ['TRUE', true],
+    ['1', 1],
+    ['2', 2],
+    ['127.0.0.1', ['127.0.0.1']],
+    ['loopback,10.0.0.0/8', ['loopback', '10.0.0.0/8']],
+    ['::1, fd00::/8', ['::1', 'fd00::/8']],
+  ])('when TRUST_PROXY is %j, then it is read as %j', (value, expected) => {
+    expect(loadConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
   });
 
   it('when IMPORT_BATCH_ROWS is at its limits, then it is accepted', () => {
@@ -164,6 +181,12 @@ describe('loadConfig: invalid values', () => {
     ['FILE_SETTLE_MS', '-1'],
     ['SHUTDOWN_TIMEOUT_MS', '10s'],
     ['SHUTDOWN_TIMEOUT_MS', '50'],
+    ['TRUST_PROXY', 'yes'],
+    ['TRUST_PROXY', '1.5'],
+    ['TRUST_PROXY', '-1'],
+    ['TRUST_PROXY', '10.0.0.0/33'],
+    ['TRUST_PROXY', '10.0.0.1,,10.0.0.2'],
+    ['TRUST_PROXY', 'proxy.example'],
   ])('when %s is %j, then a ConfigError names the variable', (name, value) => {
     const error = errorOf({ [name]: value });
     expect(error).toBeInstanceOf(ConfigError);
@@ -174,6 +197,12 @@ describe('loadConfig: invalid values', () => {
     const error = errorOf({ UPLOAD_RETENTION_HOURS: 'a day' });
     expect((error as Error).message).toBe(
       'UPLOAD_RETENTION_HOURS must be an integer from 0 to 87600, got "a day"',
+    );
+  });
+
+  it('when TRUST_PROXY is bad, then the error is one line naming the variable and what it takes', () => {
+    expect((errorOf({ TRUST_PROXY: '10.0.0.0/40' }) as Error).message).toBe(
+      'TRUST_PROXY must be true, false, a hop count or a comma-separated list of addresses/CIDRs, got "10.0.0.0/40"',
     );
   });
 
