@@ -18,19 +18,7 @@ import { uploadRoutes } from './modules/importer/upload.routes.js';
 import { metricsRoutes, type ServiceMetrics } from './modules/metrics/metrics.js';
 
 export interface AppDeps {
-  config: Pick<
-    Config,
-    | 'logLevel'
-    | 'corsOrigins'
-    | 'adminToken'
-    | 'dataDir'
-    | 'uploadDir'
-    | 'uploadMaxBytes'
-    | 'uploadRetentionHours'
-    | 'requestTimeoutSeconds'
-    | 'rateLimitPerMinute'
-    | 'trustProxy'
-  >;
+  config: Config;
   log: FastifyBaseLogger;
   pool: pg.Pool;
   cache: AnswerCache;
@@ -44,10 +32,8 @@ export interface AppDeps {
 const IDLE_CONNECTION_MS = 60_000;
 
 /**
- * TRUST_PROXY as Fastify's trustProxy. Fastify takes no bare hop count (it trusts nothing for a
- * number, since a count cannot tell a proxy from a direct client), so a count of n becomes its
- * documented trust function trusting the nearest n hops: the operator vouches that every request
- * comes through them.
+ * TRUST_PROXY as Fastify's trustProxy. Fastify trusts nothing for a bare number, so a hop count
+ * becomes its documented trust function: the operator vouches for the nearest n hops.
  */
 function trustProxyOption(trust: Config['trustProxy']) {
   if (typeof trust === 'number') return (_address: string, hop: number) => hop < trust;

@@ -75,7 +75,7 @@ function lastWords(): { onLog(message: string): void; reason(): string } {
 
 type Server = InstanceType<typeof EmbeddedPostgres>;
 
-/** Settings favour bulk loads: the figures in shared/measurements.md used these. */
+/** Settings favour bulk loads: a large buffer cache, and checkpoints too rare to interrupt one. */
 async function createServer(
   databaseDir: string,
   port: number,

@@ -20,18 +20,10 @@ function chartBundlePath(): string {
 }
 
 /**
- * The dashboard at GET / (public/index.html, /assets/dashboard.{css,js}, /assets/favicon.svg) and
- * Chart.js at /assets/chart.umd.min.js: everything from the service itself, nothing from a CDN, so it
- * works offline. An encapsulated plugin: the static plugin's decorators and the page's CSP stay
- * here, while the app's hooks (request id, the other security headers) and error handlers apply.
- *
- * public/ goes through @fastify/static rather than buffers read at start: it gives ETag and
- * Last-Modified with 304s, HEAD, content types and path-traversal safety for free, and serves edits
- * to the page without a restart. `wildcard: false` registers one route per file found at start
- * (plus / for index.html) instead of a catch-all, so unknown paths keep the API's JSON 404 and the
- * routes stay out of the OpenAPI document (schemaHide, the plugin's default).
- * Chart.js lives in node_modules, outside public/; its one file (206 KB) is read once at start and
- * served from memory with an ETag.
+ * The dashboard at GET / and its assets, all served by the service itself so it works offline.
+ * @fastify/static gives ETag/304, HEAD and path-traversal safety; `wildcard: false` makes one
+ * route per file, so unknown paths keep the API's JSON 404. Chart.js (node_modules, outside
+ * public/) is read once and served from memory with an ETag.
  */
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
   pageHeaders(app, DASHBOARD_CSP);
