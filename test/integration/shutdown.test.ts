@@ -93,11 +93,22 @@ describe('when the service gets SIGTERM', () => {
 
   it('then, with its import stuck behind a lock, it still exits within SHUTDOWN_TIMEOUT_MS, saying what it gave up on', async () => {
     const blocker = new pg.Client({ connectionString: db.url });
+    const watcher = new pg.Client({ connectionString: db.url });
     await blocker.connect();
+    await watcher.connect();
     try {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE import_runs IN ACCESS EXCLUSIVE MODE');
       const served = await serve(db.url, dataDir);
+      // The import must be stuck (on the ledger's lock) before the signal, else nothing hangs.
+      // Asked from outside the blocker's transaction, which sees one snapshot of the statistics.
+      await waitFor('the import to wait for the lock', async () => {
+        const waiting = await watcher.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return waiting.rows[0].n > 0 ? true : undefined;
+      });
       served.signal('SIGTERM');
       const { code, ms, log } = await served.exited;
       expect(code).toBe(1);
@@ -106,6 +117,7 @@ describe('when the service gets SIGTERM', () => {
       expect(log).toMatch(/"gaveUpOn":"stopping the import/);
     } finally {
       await blocker.end();
+      await watcher.end();
     }
   });
 });
