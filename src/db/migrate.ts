@@ -12,7 +12,7 @@ export async function migrate(databaseUrl: string): Promise<void> {
     migrationsTable: 'pgmigrations',
     log: () => undefined,
     // Serialises concurrent start-ups of several processes on one database: the second waits for
-    // the first's migrations (the default, 'fail', made it crash; the faults test caught it).
+    // the first's migrations instead of crashing (the default, 'fail').
     noLock: false,
     advisoryLockMode: 'wait',
   });

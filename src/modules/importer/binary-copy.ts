@@ -2,7 +2,7 @@ import type { ActivityRow } from './row-rules.js';
 
 /**
  * Encodes rows in PostgreSQL's binary COPY format, so the server skips text-to-type conversion
- * (the main cost of a text COPY, see shared/measurements.md). Column order is ACTIVITY_COLUMNS.
+ * (the main cost of a text COPY). Column order is ACTIVITY_COLUMNS.
  */
 export const ACTIVITY_COLUMNS = [
   'event_id',
@@ -178,8 +178,8 @@ export class BinaryCopyEncoder {
 
   /**
    * The 32 bits of `value` (signed or not), big-endian. Buffer#writeInt32BE checks its range and
-   * offset on every call: measured, those checks cost ~1 s of the parsing thread per 10 M rows.
-   * beginRow/ensure have made room already, and every caller passes a 32-bit integer.
+   * offset on every call, a cost on the hot path; beginRow/ensure have made room already, and
+   * every caller passes a 32-bit integer.
    */
   private put32(value: number, at: number): void {
     const b = this.buf;

@@ -50,8 +50,8 @@ export async function shouldBulkLoad(
 
 /**
  * Turns the unique key off and teaches the filter every stored and pending id, so that a row
- * it has never seen is certainly new (shared/measurements.md: the key maintained row by row
- * doubles the cost of a load).
+ * it has never seen is certainly new (maintaining the key row by row costs far more than one
+ * rebuild at the end).
  */
 export async function startBulkLoad(client: pg.Client, staged: UuidBloom): Promise<void> {
   await repo.dropUniqueKey(client);
@@ -78,8 +78,8 @@ export async function settleBulkLoad(
     changes.set(runId, change);
     return change;
   };
-  // Pages of a COPY batch, not of a transaction: a page is held as row objects, and pages of
-  // 1 M rows raised the peak RSS of a clean 20 M-row load from 213 to 245 MB.
+  // Pages of a COPY batch, not of a transaction: a page is held as row objects, so larger pages
+  // raise the peak RSS.
   const rows = new BatchRows(pageRows);
   const rollups = new RollupDeltaBuilder();
   for (let after = 0; ;) {

@@ -7,7 +7,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
  * parsers do not give: the physical line number of each record, its raw text, a per-record UTF-8
  * check (a bad byte rejects one row, not the file), a 64 KiB cap that keeps memory bounded even on
  * a 100 MB line, and the byte offset of the last complete record (for resumable imports).
- * It works on strings decoded once per chunk, which measured as fast as udsv on clean data.
+ * It decodes each chunk to a string once, so writing it by hand costs no speed on clean data.
  */
 
 export const MAX_RECORD_BYTES = 64 * 1024;

@@ -5,8 +5,8 @@ import { startThread } from './threads.js';
 
 /**
  * Parses files on a second thread (parser-thread.ts), so that reading, splitting and encoding
- * rows run on one core while this thread admits them and PostgreSQL loads them on the other.
- * Measured before the split, parsing was most of the importer's time per row.
+ * rows run on one core while this thread admits them and PostgreSQL loads them on the other:
+ * parsing is most of the importer's time per row.
  */
 export class FileParser {
   private readonly worker: Worker;

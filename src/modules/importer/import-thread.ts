@@ -1,9 +1,7 @@
 /**
  * Worker thread entry: runs one import (import-queue.ts starts it) and reports back. The service
  * imports here, not on its main thread, so that the event loop keeps answering while files load,
- * and so that the importer's hot code does not share the main thread's JIT state: measured with
- * bench:http, after a start-up import of 1 M rows on the main thread a cached answer cost ~2× the
- * CPU it cost in a process that never imported (process.nextTick alone went from 0.06 to 4.3 µs).
+ * and so that the importer's hot code does not share (and slow) the main thread's JIT state.
  */
 import { parentPort } from 'node:worker_threads';
 import pg from 'pg';

@@ -121,7 +121,7 @@ export async function findStoredIds(client: pg.Client, ids: string[]): Promise<s
 /**
  * Keys in ascending order, which is the order of the rollup tables' unique indexes (pair and
  * triple keys pack their columns high to low), so the upserts walk each index in sequence rather
- * than in arrival order: measured over 10 M rows, 4.7-5.0 s of upserts became 4.0-4.1 s.
+ * than in arrival order, which makes them cheaper.
  */
 function inKeyOrder(keys: Iterable<number>): Float64Array {
   return Float64Array.from(keys).sort();
@@ -461,11 +461,8 @@ export async function copyIntoPending(client: pg.Client, body: Buffer): Promise<
 
 /**
  * Builds the unique key over every stored fact in one sort: far cheaper than maintaining it row by
- * row (shared/measurements.md: +1.6 s after a 5 M-row load, against +10.5 s during it).
- * maintenance_work_mem is the server's sort memory for this build only, so the sort of all ids
- * stays in memory (a server setting: the importer process's own memory is unchanged). The build
- * runs on parallel workers that share it: with 512 MB the 10 M-row sort spilled to disk, and
- * 1 GB took it from 3.2 s to 2.8 s.
+ * row. maintenance_work_mem (server memory, for this build only; the parallel workers share it)
+ * is sized so that the sort of all ids stays in memory.
  */
 export async function restoreUniqueKey(client: pg.Client): Promise<void> {
   await client.query(`SET LOCAL maintenance_work_mem = '1GB'`);

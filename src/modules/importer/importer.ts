@@ -30,15 +30,12 @@ import { judgeRow, WARNING_KINDS, type ColumnMap, type RejectReason } from './ro
 const RECENT_BATCHES = 4;
 /**
  * Rows a batch buffers before its COPY; a transaction (a checkpoint, ImportOptions.batchRows)
- * takes several batches. The buffers are the importer's largest (~12 MB a batch; see below).
+ * takes several batches. The buffers are the importer's largest (~12 MB a batch).
  */
 const COPY_BATCH_ROWS = 50_000;
 /**
- * Sealed batches that may wait for the database while the next one fills. A commit's rollup
- * upserts hold the connection for ~0.4 s per million rows; with a single spare batch, the parser
- * and this thread sat idle through them (CPU sampled each second of a 10 M-row load: ~20% of the
- * two cores idle). Three (two more batches than before) took 0.2-1.5 s off ~34 s in three
- * alternating pairs of 10 M-row loads, for +12 MB of peak RSS.
+ * Sealed batches that may wait for the database while the next one fills, so that the parser and
+ * this thread keep working while a commit's rollup upserts hold the connection.
  */
 const WRITE_AHEAD_BATCHES = 3;
 /** A held reject's heap cost beyond its text (object, strings' headers): bounds a batch of short lines. */

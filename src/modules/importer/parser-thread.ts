@@ -25,7 +25,7 @@ import type { RejectReason } from './row-rules.js';
 /**
  * 896 KiB, so that a chunk plus the carried partial record (<= 64 KiB) decodes to a latin1 string
  * below Node's external-string threshold (~1,007 KiB): smaller strings live on V8's heap, larger
- * ones in a malloc'd block per chunk, which the allocator kept as RSS (measured with perf).
+ * ones in a malloc'd block per chunk, which the allocator kept as RSS.
  */
 const READ_CHUNK_BYTES = 896 * 1024;
 /** Chunks sent and not yet taken: the parser stays at most this far ahead (bounded memory). */

@@ -42,7 +42,7 @@ async function createQueuedRun(client: pg.PoolClient, upload: StoredUpload): Pro
 /**
  * The ledger's answer to a stored upload: the run of the same name and content if there is one,
  * else a new queued run. Serialised per file name by an advisory lock held to the commit, so
- * identical uploads at once make one run (before, each saw no run and made its own).
+ * identical uploads at once make one run, not one each.
  */
 export async function runForUpload(pool: pg.Pool, upload: StoredUpload): Promise<UploadRun> {
   const client = await pool.connect();
