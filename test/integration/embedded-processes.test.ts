@@ -91,7 +91,8 @@ async function ready(service: Running, timeoutMs = 45_000): Promise<void> {
       () => true,
       () => false,
     );
-    if (answered) return;
+    // The log is buffered (flushed every second): its first line carries node's pid.
+    if (answered && /"pid":\d+/.test(service.output.stdout)) return;
   }
 }
 
@@ -142,7 +143,10 @@ describe('the processes around the embedded database', () => {
     const second = await launch(process.execPath, [server()], cwd);
     await ready(second);
     expect(isRunning(orphan)).toBe(false);
-    const said = second.output.stdout.split('\n').filter((l) => l.includes('earlier run'));
+    const saidLines = () =>
+      second.output.stdout.split('\n').filter((l) => l.includes('earlier run'));
+    await eventually('the line about the earlier run', () => saidLines().length > 0, 5_000);
+    const said = saidLines();
     expect(said).toHaveLength(1);
     expect(said[0]).toContain(`(pid ${orphan})`);
     const postgres = await postmasterPid(cwd);
