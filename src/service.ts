@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
 import { buildApp } from './app.js';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/database.js';
@@ -11,7 +12,6 @@ import { listImportFiles } from './modules/importer/data-file.js';
 import { listStoredUploads } from './modules/importer/uploads.js';
 import { startUploadSweeper } from './modules/importer/upload-sweeper.js';
 import { ServiceMetrics } from './modules/metrics/metrics.js';
-import { createLogger } from './logger.js';
 
 export const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -39,7 +39,7 @@ async function startupFiles(config: Config): Promise<string[]> {
 
 /** Opens the database, builds the app, and imports DATA_DIR in the background. Does not listen. */
 export async function startService(config: Config): Promise<Service> {
-  const { log, stop: stopLogger } = createLogger(config.logLevel);
+  const log = pino({ level: config.logLevel });
   const database = await openDatabase(config, (message) => log.warn(message));
   const cache = new AnswerCache(database.pool);
   const metrics = new ServiceMetrics({
@@ -120,7 +120,6 @@ export async function startService(config: Config): Promise<Service> {
       );
       await step('stopping the watchers', Promise.all(stops.map((stop) => stop())));
       await step('closing the database', database.close());
-      stopLogger();
       service.closingStep = null;
     },
   };

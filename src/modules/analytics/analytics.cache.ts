@@ -17,7 +17,7 @@ export type QueryName = (typeof QUERIES)[number];
 /** A finished answer: the exact response body, pre-serialised, and its validator. */
 export interface Answer {
   found: boolean; // false: top-merchant with no SUCCESS event at all
-  body: string;
+  body: Buffer;
   etag: string;
   version: number;
 }
@@ -56,7 +56,7 @@ export const cacheKey = (name: QueryName, { range, limit }: QueryArgs): string =
   `${name}|${range.from}|${range.to}|${name === 'top-merchants' ? limit : ''}`;
 
 function makeAnswer(json: string | null, version: number): Answer {
-  const body = json ?? 'null';
+  const body = Buffer.from(json ?? 'null');
   const digest = createHash('sha1').update(body).digest('base64url').slice(0, 16);
   return { found: json !== null, body, etag: `"v${version}-${digest}"`, version };
 }
