@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, inject } from 'vitest';
+import { generateFiles } from '../bench/generate.js';
 import { loadConfig, type Config } from '../src/config.js';
 
 /** A fresh database on the test server, dropped by the returned function. */
@@ -69,4 +70,19 @@ let counter = 0;
 /** A deterministic valid UUID for fixtures: uuid(1) → 00000000-0000-4000-8000-000000000001. */
 export function uuid(n: number = ++counter): string {
   return `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+}
+
+/** A clean generated file's header and data lines (clean: no quoting, so fields split on commas). */
+export async function generatedLines(
+  dir: string,
+  seed: number,
+  rows: number,
+): Promise<{ header: string; rows: string[] }> {
+  const [file] = (
+    await generateFiles({ days: 1, rowsPerDay: rows, seed, outDir: dir, clean: true })
+  ).files;
+  const [header, ...lines] = (await readFile(path.join(dir, file as string), 'utf8'))
+    .split('\n')
+    .filter((l) => l !== '');
+  return { header: header as string, rows: lines };
 }

@@ -32,7 +32,7 @@ import {
   type StoredRun,
 } from '../changing-files-helpers.js';
 import { CommitGate, killImportClis, runImportCli, sleep } from '../fault-helpers.js';
-import { createTestDatabase, scratchDirs, testConfig } from '../helpers.js';
+import { createTestDatabase, generatedLines, scratchDirs, testConfig } from '../helpers.js';
 
 const scratchDir = scratchDirs();
 
@@ -77,21 +77,6 @@ async function within(ms: number, check: () => Promise<boolean>): Promise<boolea
     await sleep(20);
   }
   return false;
-}
-
-/** A clean generated file's header and data lines (no quoting: fields split on commas). */
-async function generatedLines(
-  seed: number,
-  rows: number,
-): Promise<{ header: string; rows: string[] }> {
-  const dir = await scratchDir();
-  const [file] = (
-    await generateFiles({ days: 1, rowsPerDay: rows, seed, outDir: dir, clean: true })
-  ).files;
-  const [header, ...lines] = (await readFile(path.join(dir, file as string), 'utf8'))
-    .split('\n')
-    .filter((l) => l !== '');
-  return { header: header as string, rows: lines };
 }
 
 const FOUR_MB = 4 << 20;
@@ -192,7 +177,7 @@ describe('when a file arrives in DATA_DIR while the start-up import runs', () =>
     // Found with the property test (test/property/changing-files.property.test.ts): the watcher
     // starts after the start-up import and takes what is there by then as already seen, so a file
     // written in between (and not touched again) was never imported.
-    const { header, rows } = await generatedLines(2103, 3000);
+    const { header, rows } = await generatedLines(await scratchDir(), 2103, 3000);
     const gate: { held?: CommitGate } = {};
     await withWatchedService(
       {
@@ -229,7 +214,7 @@ describe('when a writer stops in the middle of the last row (item 2)', () => {
 
   /** Rows with the amount as the last column (as in the report: a cut amount is still valid). */
   async function amountLast(): Promise<{ text: string; lastId: string; rows: number }> {
-    const { header, rows } = await generatedLines(2201, 2000);
+    const { header, rows } = await generatedLines(await scratchDir(), 2201, 2000);
     const moveAmount = (line: string): string[] => {
       const fields = line.split(',');
       const [amount] = fields.splice(5, 1);
@@ -360,7 +345,7 @@ describe('when DATA_DIR holds a FIFO named like an activities file (item 4)', ()
   }
 
   it('then the files after it and uploads are imported, /health answers and the service closes', async () => {
-    const { header, rows } = await generatedLines(2401, 2000);
+    const { header, rows } = await generatedLines(await scratchDir(), 2401, 2000);
     const db = await createTestDatabase();
     const config = watchedConfig(db.url, await scratchDir(), { settleMs: 2000 });
     const fifo = path.join(config.dataDir, FIFO);
@@ -387,7 +372,7 @@ describe('when DATA_DIR holds a FIFO named like an activities file (item 4)', ()
   });
 
   it('then a FIFO appearing while the service runs (the watcher and a rescan queue it) does not hold up later files or uploads', async () => {
-    const { header, rows } = await generatedLines(2402, 2000);
+    const { header, rows } = await generatedLines(await scratchDir(), 2402, 2000);
     const db = await createTestDatabase();
     const config = watchedConfig(db.url, await scratchDir(), { settleMs: 2000 });
     const fifo = path.join(config.dataDir, FIFO);

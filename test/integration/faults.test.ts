@@ -32,7 +32,7 @@ import {
   type Figures,
   type LedgerRow,
 } from '../fault-helpers.js';
-import { createTestDatabase, scratchDirs, testConfig } from '../helpers.js';
+import { createTestDatabase, generatedLines, scratchDirs, testConfig } from '../helpers.js';
 
 const scratchDir = scratchDirs();
 
@@ -227,21 +227,6 @@ describe('when the same files are imported by two processes at the same time', (
   });
 });
 
-/** A clean generated file's header and data lines (clean: no quoting, so fields split on commas). */
-async function generatedLines(
-  seed: number,
-  rows: number,
-): Promise<{ header: string; rows: string[] }> {
-  const dir = await scratchDir();
-  const [file] = (
-    await generateFiles({ days: 1, rowsPerDay: rows, seed, outDir: dir, clean: true })
-  ).files;
-  const [header, ...lines] = (await readFile(path.join(dir, file as string), 'utf8'))
-    .split('\n')
-    .filter((l) => l !== '');
-  return { header: header as string, rows: lines };
-}
-
 /**
  * A changed file's two runs against one clean import of `file` (old content, then new): the same
  * answers and facts, and ledger totals that add up (the runs themselves differ in number).
@@ -267,8 +252,8 @@ function ledgerTotals(figures: Figures): Record<string, number> {
 
 describe('when a file changes after it was imported', () => {
   it('then the new content is imported as a second run, its already-known rows counted as duplicates', async () => {
-    const original = await generatedLines(31, 400);
-    const added = (await generatedLines(32, 80)).rows;
+    const original = await generatedLines(await scratchDir(), 31, 400);
+    const added = (await generatedLines(await scratchDir(), 32, 80)).rows;
     // Same event_id, different figures: if such a row were taken, the top merchant would change.
     const altered = original.rows.slice(100, 150).map((line) =>
       line
@@ -321,8 +306,8 @@ describe('when a file changes after it was imported', () => {
   }
 
   it('then a file that grew after an interrupted import is continued by the same run, with the figures of one clean import', async () => {
-    const original = await generatedLines(33, 15_000);
-    const added = (await generatedLines(34, 50)).rows;
+    const original = await generatedLines(await scratchDir(), 33, 15_000);
+    const added = (await generatedLines(await scratchDir(), 34, 50)).rows;
     const dir = await scratchDir();
     const file = path.join(dir, 'activities_20240106.csv');
     await writeFile(file, [original.header, ...original.rows, ''].join('\n'));
@@ -347,8 +332,8 @@ describe('when a file changes after it was imported', () => {
   });
 
   it('then a file whose committed part was rewritten after an interrupted import keeps the committed rows, and a new run counts them as duplicates', async () => {
-    const original = await generatedLines(33, 15_000);
-    const added = (await generatedLines(34, 50)).rows;
+    const original = await generatedLines(await scratchDir(), 33, 15_000);
+    const added = (await generatedLines(await scratchDir(), 34, 50)).rows;
     const dir = await scratchDir();
     const file = path.join(dir, 'activities_20240106.csv');
     const originalText = [original.header, ...original.rows, ''].join('\n');
