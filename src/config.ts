@@ -83,6 +83,18 @@ function trustProxy(raw: string | undefined): Config['trustProxy'] {
   );
 }
 
+/** DATABASE_URL as pg can use it; the message never echoes the URL, which may hold a password. */
+function checkDatabaseUrl(url: string): void {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const authority = /^[^:]+:\/\/([^/?#]*)/.exec(url)?.[1] ?? '';
+  if (authority.slice(authority.lastIndexOf('@') + 1).includes(',')) {
+    throw new ConfigError('DATABASE_URL names several hosts; this version connects to one');
+  }
+  if (!URL.canParse(url)) throw new ConfigError('DATABASE_URL is not a valid URL');
+}
+
 /** Reads and validates the environment once; a wrong value throws a ConfigError naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase();
@@ -92,9 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
-  }
+  if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
   const corsOrigins = (env.CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())

@@ -29,7 +29,7 @@ export async function openDatabase(
     await migrate(url);
   } catch (error) {
     await embedded?.stop();
-    throw error;
+    throw config.databaseUrl === undefined ? error : namingDatabaseUrl(url, error);
   }
   const pool = createPool(url);
   return {
@@ -40,4 +40,13 @@ export async function openDatabase(
       await embedded?.stop();
     },
   };
+}
+
+/** A failure to use DATABASE_URL names it and its server, never its credentials. */
+function namingDatabaseUrl(url: string, error: unknown): Error {
+  const { hostname, port, pathname } = new URL(url);
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(`DATABASE_URL (${hostname}:${port || 5432}${pathname}): ${message}`, {
+    cause: error,
+  });
 }

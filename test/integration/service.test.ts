@@ -1,6 +1,8 @@
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/database.js';
+import { freePort } from '../../src/free-port.js';
 import { startService, type Service } from '../../src/service.js';
 import { EXPECTED, EXPECTED_LEDGER, FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
@@ -202,5 +204,18 @@ describe('when nothing has succeeded yet', () => {
       await service.close();
       await database.drop();
     }
+  });
+});
+
+describe('when DATABASE_URL names a server that cannot be used', () => {
+  it('then the start fails with one line naming DATABASE_URL and the server, never the password', async () => {
+    const url = `postgres://someone:hunter2@127.0.0.1:${await freePort()}/nowhere`;
+    const error = await openDatabase({ databaseUrl: url }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toMatch(/^DATABASE_URL \(127\.0\.0\.1:\d+\/nowhere\): .*ECONNREFUSED/);
+    expect(error?.message).not.toContain('hunter2');
+    expect(error?.message).not.toContain('\n');
   });
 });

@@ -162,6 +162,8 @@ describe('loadConfig: invalid values', () => {
     ['LOG_LEVEL', 'verbose'],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'localhost:5432/db'],
+    ['DATABASE_URL', 'postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write'],
+    ['DATABASE_URL', 'postgres://u:p@db:port/x'],
     ['CORS_ORIGINS', 'not a url'],
     ['CORS_ORIGINS', 'https://ok.example,ftp://bad.example'],
     ['CORS_ORIGINS', 'https://a.example/path'],
@@ -212,9 +214,22 @@ describe('loadConfig: invalid values', () => {
     expect((error as Error).message).not.toContain('s3cr');
   });
 
-  it('when the error concerns DATABASE_URL, then the URL (which may hold a password) is not echoed', () => {
-    const error = errorOf({ DATABASE_URL: 'mysql://user:hunter2@db/x' });
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as Error).message).not.toContain('hunter2');
+  it.each([
+    'mysql://user:hunter2@db/x',
+    'postgres://user:hunter2@h1,h2/x',
+    'postgres://user:hunter2@db:x/y',
+  ])(
+    'when the error concerns DATABASE_URL %j, then the URL (which may hold a password) is not echoed',
+    (url) => {
+      const error = errorOf({ DATABASE_URL: url });
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).not.toContain('hunter2');
+    },
+  );
+
+  it('when DATABASE_URL has a comma in its password, then it is still one host', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u:a,b@db:5432/x' }).databaseUrl).toBe(
+      'postgres://u:a,b@db:5432/x',
+    );
   });
 });
