@@ -21,9 +21,16 @@
  * Every measured phase starts after a CHECKPOINT; after each load its database gets an untimed
  * VACUUM ANALYZE, so autovacuum of one phase does not eat into the next one (2 cores).
  *
- * usage: npm run bench:import -- [--rows N] [--days D] [--keep] [--database-url URL]
- *   --rows N            rows per variant (default 1000000)
+ * With --stored N it measures growth instead (issue 23): N clean rows of history, in days of
+ * --rows rows each ending the day before a new day of --rows rows (the users this is for: the
+ * history is the days just before the new one). It times (a) the keyed psql \copy of the history
+ * and (b) the importer's load of it, then the new day into (c) an empty store and (d) the full
+ * one, and prints (b) against (a) and (d) against (c), with peak RSS.
+ *
+ * usage: npm run bench:import -- [--rows N] [--days D] [--stored N] [--keep] [--database-url URL]
+ *   --rows N            rows per variant (default 1000000); with --stored, rows of a day
  *   --days D            files per variant (default max(1, round(N / 100000)): ~100k rows a file)
+ *   --stored N          rows of history to store first (growth mode, above)
  *   --database-url URL  admin connection used to create scratch databases
  *                       (default postgres://postgres@127.0.0.1:5432/postgres)
  *   --keep              keep the scratch databases and the generated files
@@ -57,6 +64,9 @@ const TARGET_VS_KEYED = 2.5;
 const TARGET_VS_KEYLESS = 1.2;
 const TARGET_DIRTY_VS_CLEAN = 0.8;
 const TARGET_RSS_MB = 300;
+const TARGET_FULL_VS_EMPTY = 1.3;
+/** One merchant population for the history and the new day, as for one company. */
+const STORED_MERCHANTS = 20_000;
 
 /** The typed table of the baselines, with or without the uuid primary key. */
 function createTableSql(keyed: boolean): string {
@@ -68,6 +78,8 @@ function createTableSql(keyed: boolean): string {
 interface Options {
   rows: number;
   days: number;
+  /** growth mode: rows of history stored before the new day (0: the standard run) */
+  stored: number;
   keep: boolean;
   adminUrl: string;
   /** 1-minute load average when the run started: other work on the box skews the figures */
@@ -106,6 +118,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       rows: { type: 'string', default: '1000000' },
       days: { type: 'string' },
+      stored: { type: 'string', default: '0' },
       keep: { type: 'boolean', default: false },
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     },
@@ -119,7 +132,8 @@ function parseOptions(argv: string[]): Options {
   if (!/^postgres(ql)?:\/\//.test(adminUrl)) {
     throw new Error('--database-url must start with postgres:// or postgresql://');
   }
-  return { rows, days, keep: values.keep, adminUrl, loadBefore: loadavg()[0] ?? 0 };
+  const stored = values.stored === '0' ? 0 : positiveInt('stored', values.stored);
+  return { rows, days, stored, keep: values.keep, adminUrl, loadBefore: loadavg()[0] ?? 0 };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,6 +537,85 @@ function targetLines(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Growth: a new day into an empty store and into one holding --stored rows
+// ---------------------------------------------------------------------------------------------
+
+const isoDay = (d: Date): string => d.toISOString().slice(0, 10);
+
+/** The history (days just before the new day, --rows each) and the new day itself. */
+async function generateHistoryAndDay(
+  work: string,
+  o: Options,
+): Promise<{ history: Variant; day: Variant }> {
+  const historyDays = Math.ceil(o.stored / o.rows);
+  const start = new Date(Date.UTC(2024, 0, 1));
+  const dayAfter = new Date(start.getTime() + historyDays * 86_400_000);
+  const common = { rowsPerDay: o.rows, merchants: STORED_MERCHANTS, clean: true };
+  const history = join(work, 'history');
+  const day = join(work, 'day');
+  const [h, d] = [
+    await generateFiles({ ...common, days: historyDays, seed: SEED, outDir: history }),
+    await generateFiles({
+      ...common,
+      days: 1,
+      seed: SEED + 1,
+      outDir: day,
+      startDate: isoDay(dayAfter),
+    }),
+  ];
+  return { history: { dir: history, manifest: h }, day: { dir: day, manifest: d } };
+}
+
+async function measureGrowth(o: Options, work: string, dbs: ScratchDatabases): Promise<string[]> {
+  const useGnuTime = await gnuTimeWorks();
+  log(`generating ${int(o.stored)} rows of history and a day of ${int(o.rows)} under ${work}`);
+  const { history, day } = await generateHistoryAndDay(work, o);
+
+  const keyed = await psqlBaseline('keyed \\copy history', true, history, dbs, o.adminUrl);
+  await adminQuery(o.adminUrl, `DROP DATABASE ${new URL(keyed.url).pathname.slice(1)}`);
+  const load = async (label: string, v: Variant, url: string) => {
+    await checkpoint(o.adminUrl);
+    const r = await runImporter(label, v, url, useGnuTime);
+    await settle(url);
+    return r.m;
+  };
+  const full = await dbs.create('full');
+  const bulk = await load('importer history', history, full);
+  const intoEmpty = await load('day into empty', day, await dbs.create('empty'));
+  const intoFull = await load(`day into ${int(history.manifest.rows)}`, day, full);
+
+  const ratio = intoFull.seconds / intoEmpty.seconds;
+  const vsKeyed = rate(bulk) / rate(keyed.m);
+  const rss = [bulk, intoEmpty, intoFull].map((m) => mb(m.peakRssBytes ?? NaN));
+  return [
+    `growth benchmark: ${int(history.manifest.rows)} rows of history in ` +
+      `${history.manifest.files.length} day(s), then a day of ${int(day.manifest.rows)}; ` +
+      `load average before start: ${o.loadBefore.toFixed(2)}`,
+    '',
+    resultTable([keyed.m, bulk, intoEmpty, intoFull]),
+    '',
+    targetLine(
+      'history: importer / keyed \\copy (rows/s)',
+      `${vsKeyed.toFixed(2)}x`,
+      `>= ${TARGET_VS_KEYED}x`,
+      vsKeyed >= TARGET_VS_KEYED,
+    ),
+    targetLine(
+      'a day into the full store / into an empty one',
+      `${ratio.toFixed(2)}x`,
+      `<= ${TARGET_FULL_VS_EMPTY}x`,
+      ratio <= TARGET_FULL_VS_EMPTY,
+    ),
+    targetLine(
+      'importer peak RSS (largest)',
+      `${Math.max(...rss).toFixed(0)} MB`,
+      `< ${TARGET_RSS_MB} MB`,
+      Math.max(...rss) < TARGET_RSS_MB,
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------
 
@@ -591,7 +684,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'import-bench-'));
   const dbs = new ScratchDatabases(o.adminUrl);
   try {
-    const report = await measure(o, work, dbs);
+    const report = o.stored > 0 ? await measureGrowth(o, work, dbs) : await measure(o, work, dbs);
     process.stdout.write(report.join('\n') + '\n');
   } finally {
     if (o.keep) {
