@@ -21,6 +21,8 @@ export interface AppDeps {
   config: Config;
   log: FastifyBaseLogger;
   pool: pg.Pool;
+  /** Where the ledger and health read (DATABASE_READ_URL); the writes' pool when unset. */
+  readPool?: pg.Pool;
   cache: AnswerCache;
   version: string;
   isReady: () => boolean;
@@ -78,13 +80,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerCors(app, config.corsOrigins);
   await registerOpenApi(app, deps.version);
   const { pool, cache, isReady } = deps;
+  const readPool = deps.readPool ?? pool;
   await app.register(docsRoutes);
   await app.register(dashboardRoutes);
   await app.register(analyticsRoutes, { cache, isReady });
-  await app.register(importRoutes, { pool });
+  await app.register(importRoutes, { pool: readPool });
   await app.register(uploadRoutes, { pool, queue: deps.imports, config });
   await app.register(healthRoutes, {
-    pool,
+    pool: readPool,
     version: deps.version,
     importStatus: () => ({ ...deps.imports.status }),
     dataVersion: () => cache.currentVersion,

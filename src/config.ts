@@ -7,6 +7,8 @@ export interface Config {
   readonly host: string;
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
+  /** A standby (or any server replaying the primary) that analytics, health and the ledger read. */
+  readonly databaseReadUrl: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly corsOrigins: readonly string[];
   readonly adminToken: string | undefined;
@@ -83,16 +85,16 @@ function trustProxy(raw: string | undefined): Config['trustProxy'] {
   );
 }
 
-/** DATABASE_URL as pg can use it; the message never echoes the URL, which may hold a password. */
-function checkDatabaseUrl(url: string): void {
+/** A database URL as pg can use it; the message never echoes the URL, which may hold a password. */
+function checkDatabaseUrl(name: string, url: string): void {
   if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+    throw new ConfigError(`${name} must start with postgres:// or postgresql://`);
   }
   const authority = /^[^:]+:\/\/([^/?#]*)/.exec(url)?.[1] ?? '';
   if (authority.slice(authority.lastIndexOf('@') + 1).includes(',')) {
-    throw new ConfigError('DATABASE_URL names several hosts; this version connects to one');
+    throw new ConfigError(`${name} names several hosts; this version connects to one`);
   }
-  if (!URL.canParse(url)) throw new ConfigError('DATABASE_URL is not a valid URL');
+  if (!URL.canParse(url)) throw new ConfigError(`${name} is not a valid URL`);
 }
 
 /** Reads and validates the environment once; a wrong value throws a ConfigError naming the variable. */
@@ -104,7 +106,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
-  if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
+  if (databaseUrl !== undefined) checkDatabaseUrl('DATABASE_URL', databaseUrl);
+  const databaseReadUrl = env.DATABASE_READ_URL?.trim() || undefined;
+  if (databaseReadUrl !== undefined) {
+    if (databaseUrl === undefined)
+      throw new ConfigError(
+        'DATABASE_READ_URL needs DATABASE_URL: the embedded server has no standby',
+      );
+    checkDatabaseUrl('DATABASE_READ_URL', databaseReadUrl);
+  }
   const corsOrigins = (env.CORS_ORIGINS ?? '')
     .split(',')
     .map((o) => o.trim())
@@ -136,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST?.trim() || '0.0.0.0',
     dataDir,
     databaseUrl,
+    databaseReadUrl,
     logLevel: logLevel as Config['logLevel'],
     corsOrigins: Object.freeze(corsOrigins),
     adminToken,

@@ -41,7 +41,7 @@ async function startupFiles(config: Config): Promise<string[]> {
 export async function startService(config: Config): Promise<Service> {
   const log = pino({ level: config.logLevel });
   const database = await openDatabase(config, (message) => log.warn(message));
-  const cache = new AnswerCache(database.pool);
+  const cache = new AnswerCache(database.readPool);
   const metrics = new ServiceMetrics({
     pool: database.pool,
     dataVersion: () => cache.currentVersion,
@@ -59,6 +59,7 @@ export async function startService(config: Config): Promise<Service> {
     config,
     log,
     pool: database.pool,
+    readPool: database.readPool,
     cache,
     version: VERSION,
     isReady: () => ready,
@@ -91,8 +92,11 @@ export async function startService(config: Config): Promise<Service> {
     // Only now: while the start-up import runs nothing is served, so rebuilding answers per batch
     // would only take time from the import.
     stops.push(
-      watchDataVersion(database.url, cache, (error) =>
-        log.warn({ err: error }, 'cache refresh failed'),
+      watchDataVersion(
+        database.readUrl,
+        cache,
+        (error) => log.warn({ err: error }, 'cache refresh failed'),
+        { listen: database.readUrl === database.url },
       ),
     );
   })();

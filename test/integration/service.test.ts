@@ -218,4 +218,19 @@ describe('when DATABASE_URL names a server that cannot be used', () => {
     expect(error?.message).not.toContain('hunter2');
     expect(error?.message).not.toContain('\n');
   });
+
+  it('then a DATABASE_READ_URL that cannot be used fails the start with one line naming it', async () => {
+    const db = await createTestDatabase();
+    try {
+      const readUrl = `postgres://someone:hunter2@127.0.0.1:${await freePort()}/standby`;
+      const error = await openDatabase({ databaseUrl: db.url, databaseReadUrl: readUrl }).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).toMatch(/^DATABASE_READ_URL \(127\.0\.0\.1:\d+\/standby\): /);
+      expect(error?.message).not.toContain('hunter2');
+    } finally {
+      await db.drop();
+    }
+  });
 });

@@ -164,6 +164,7 @@ describe('loadConfig: invalid values', () => {
     ['DATABASE_URL', 'localhost:5432/db'],
     ['DATABASE_URL', 'postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write'],
     ['DATABASE_URL', 'postgres://u:p@db:port/x'],
+    ['DATABASE_READ_URL', 'postgres://u@standby:5432/db'], // without DATABASE_URL
     ['CORS_ORIGINS', 'not a url'],
     ['CORS_ORIGINS', 'https://ok.example,ftp://bad.example'],
     ['CORS_ORIGINS', 'https://a.example/path'],
@@ -226,6 +227,19 @@ describe('loadConfig: invalid values', () => {
       expect((error as Error).message).not.toContain('hunter2');
     },
   );
+
+  it('when DATABASE_READ_URL is set with DATABASE_URL, then it is kept, and checked like it', () => {
+    const primary = 'postgres://u@primary:5432/db';
+    expect(
+      loadConfig({ DATABASE_URL: primary, DATABASE_READ_URL: 'postgres://u@standby:5432/db' })
+        .databaseReadUrl,
+    ).toBe('postgres://u@standby:5432/db');
+    expect(loadConfig({ DATABASE_URL: primary }).databaseReadUrl).toBeUndefined();
+    const error = errorOf({ DATABASE_URL: primary, DATABASE_READ_URL: 'postgres://u:pw@s1,s2/db' });
+    expect((error as Error).message).toBe(
+      'DATABASE_READ_URL names several hosts; this version connects to one',
+    );
+  });
 
   it('when DATABASE_URL has a comma in its password, then it is still one host', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u:a,b@db:5432/x' }).databaseUrl).toBe(

@@ -5,7 +5,7 @@ import { verifyAnswers } from './verify.js';
 
 /** `npm run verify`: the five answers from the rollups against the same figures from the facts. */
 const config = loadConfigFromProcess();
-const database = await openDatabase(config);
+const database = await openDatabase({ databaseUrl: config.databaseUrl });
 try {
   const results = await verifyAnswers(database.pool, new AnswerCache(database.pool));
   for (const r of results) {

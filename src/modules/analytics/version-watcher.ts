@@ -6,12 +6,14 @@ const POLL_MS = 1000;
 /**
  * Keeps the answer cache on the latest committed data version: LISTEN data_version for an
  * immediate refresh when any instance commits an import, and a one-second poll as the safety net
- * (a lost LISTEN connection is re-opened by the poll).
+ * (a lost LISTEN connection is re-opened by the poll). A standby takes no LISTEN, so there
+ * (`listen: false`) the poll alone finds what it has replayed.
  */
 export function watchDataVersion(
   databaseUrl: string,
   cache: AnswerCache,
   log: (error: unknown) => void,
+  { listen }: { listen: boolean },
 ): () => Promise<void> {
   let listener: pg.Client | null = null;
   let stopped = false;
@@ -31,10 +33,10 @@ export function watchDataVersion(
   };
   const timer = setInterval(() => {
     refresh();
-    if (!listener && !stopped) connect().catch(() => undefined);
+    if (listen && !listener && !stopped) connect().catch(() => undefined);
   }, POLL_MS);
   timer.unref();
-  connect().catch(() => undefined);
+  if (listen) connect().catch(() => undefined);
   return async () => {
     stopped = true;
     clearInterval(timer);

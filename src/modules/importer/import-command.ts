@@ -55,7 +55,7 @@ export async function runImportCommand(
     importer?.stop();
   };
   process.once('SIGINT', stop).once('SIGTERM', stop);
-  const database = await openDatabase(config);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl });
   const started = Date.now();
   const bar = new cliProgress.SingleBar(
     {

@@ -1,0 +1,131 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AnswerCache, DEFAULT_ARGS } from '../../src/modules/analytics/analytics.cache.js';
+import { startService, type Service } from '../../src/service.js';
+import { generatedLines, scratchDirs, testConfig, writeCsv } from '../helpers.js';
+import { startPrimary, startStandby, type Cluster } from '../pg-cluster.js';
+
+const scratchDir = scratchDirs();
+const DATABASE = 'activities';
+const TOP = '/analytics/top-merchant';
+
+async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await check());) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const versionOf = (etag: string | undefined): number => Number(/^"v(\d+)-/.exec(etag ?? '')?.[1]);
+
+describe('when analytics, health and the ledger read from a streaming standby (DATABASE_READ_URL)', () => {
+  let primary: Cluster;
+  let standby: Cluster;
+  let service: Service;
+  let dataDir: string;
+  let lines: { header: string; rows: string[] };
+
+  beforeAll(async () => {
+    primary = await startPrimary();
+    await query(primary.url('postgres'), `CREATE DATABASE ${DATABASE}`);
+    standby = await startStandby(primary);
+    dataDir = await scratchDir();
+    lines = await generatedLines(await scratchDir(), 61, 4000);
+    await writeCsv(dataDir, 'activities_20240101.csv', [
+      lines.header,
+      ...lines.rows.slice(0, 2000),
+    ]);
+    service = await startService(
+      testConfig({
+        databaseUrl: primary.url(DATABASE),
+        databaseReadUrl: standby.url(DATABASE),
+        dataDir,
+        watchDataDir: false,
+      }),
+    );
+    await service.startupImport;
+  }, 60_000);
+
+  afterAll(async () => {
+    await service?.close();
+    await standby?.stop();
+    await primary?.stop();
+  });
+
+  it('then its reads are on the standby, and a new version reaches the answers within 2 s of the primary’s commit, one body per version', async () => {
+    const primaryVersion = async () =>
+      Number(
+        (
+          await query<{ version: string }>(
+            primary.url(DATABASE),
+            'SELECT version FROM data_version',
+          )
+        )[0]?.version,
+      );
+    // The standby replays the start-up import's commits a moment after the primary made them.
+    await until(
+      async () =>
+        versionOf((await service.app.inject({ url: TOP })).headers.etag as string) ===
+        (await primaryVersion()),
+    );
+    const onStandby = await query<{ n: number }>(
+      standby.url('postgres'),
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = '${DATABASE}'`,
+    );
+    expect(onStandby[0]?.n).toBeGreaterThan(0);
+    const health = await service.app.inject({ url: '/health' });
+    expect(health.json()).toMatchObject({ status: 'ok', database: { reachable: true } });
+
+    const before = await primaryVersion();
+    const file = await writeCsv(dataDir, 'activities_20240102.csv', [
+      lines.header,
+      ...lines.rows.slice(2000),
+    ]);
+    void service.imports.add([file]);
+
+    const bodies = new Map<number, Set<string>>();
+    let committedAt: number | undefined;
+    let servedAt: number | undefined;
+    for (const deadline = Date.now() + 30_000; servedAt === undefined && Date.now() < deadline;) {
+      if (committedAt === undefined && (await primaryVersion()) > before) committedAt = Date.now();
+      const answer = await service.app.inject({ url: TOP });
+      expect(answer.statusCode).toBe(200);
+      const version = versionOf(answer.headers.etag as string);
+      if (!bodies.has(version)) bodies.set(version, new Set());
+      bodies.get(version)!.add(answer.body);
+      if (version > before) servedAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(servedAt).toBeDefined();
+    expect((servedAt as number) - (committedAt ?? (servedAt as number))).toBeLessThan(2000);
+    for (const seen of bodies.values()) expect(seen.size).toBe(1);
+
+    // The answer served equals the primary's own, computed afresh.
+    const pool = new pg.Pool({ connectionString: primary.url(DATABASE) });
+    try {
+      const fresh = await new AnswerCache(pool).get('top-merchant', DEFAULT_ARGS);
+      const served = await service.app.inject({ url: TOP });
+      expect(served.body).toBe(fresh.body.toString());
+    } finally {
+      await pool.end();
+    }
+  }, 60_000);
+
+  it('then the ledger read from the standby shows the runs the primary committed', async () => {
+    const ledger = await service.app.inject({ url: '/imports' });
+    const names = (ledger.json() as { items: Array<{ fileName: string; status: string }> }).items
+      .filter((run) => run.status === 'done')
+      .map((run) => run.fileName);
+    expect(names.sort()).toEqual(['activities_20240101.csv', 'activities_20240102.csv']);
+  });
+});
