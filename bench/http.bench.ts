@@ -21,8 +21,12 @@
  *     size: >= 0.5x the minimal Fastify app, p99 <= 10 ms, every response 2xx. Writes
  *     bench/out/http-<rows>.json. It exits 0 once measured: it reports, it does not gate.
  *
+ * With --breakdown, four more contenders show where a cached answer's time goes, on top-merchant
+ * at the first size: the minimal Fastify app sending the service's headers, and the service with
+ * the access log off (LOG_LEVEL=warn), with the rate limiter off, and with both off.
+ *
  * usage: npm run bench:http -- [--rows N[,N...]] [--duration S] [--rounds R] [--connections C]
- *                              [--keep] [--database-url postgres://user@host:port/admin-db]
+ *                              [--breakdown] [--keep] [--database-url postgres://user@host:port/admin-db]
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
@@ -67,11 +71,18 @@ const ENDPOINTS = [
 
 const MINIMAL_FASTIFY = 'minimal Fastify';
 const BARE_NODE = 'bare node:http';
+const FASTIFY_WITH_HEADERS = 'minimal Fastify + the service headers';
 const REFERENCE_SCRIPTS: Record<string, string> = {
   [MINIMAL_FASTIFY]: `
 const app = require('fastify')();
 const body = process.env.BENCH_BODY;
 app.get('/', async (request, reply) => reply.type('application/json; charset=utf-8').send(body));
+app.listen({ port: Number(process.env.PORT), host: process.env.HOST });`,
+  [FASTIFY_WITH_HEADERS]: `
+const app = require('fastify')();
+const body = process.env.BENCH_BODY;
+const headers = JSON.parse(process.env.BENCH_HEADERS);
+app.get('/', async (request, reply) => reply.headers(headers).type('application/json; charset=utf-8').send(body));
 app.listen({ port: Number(process.env.PORT), host: process.env.HOST });`,
   [BARE_NODE]: `
 const body = Buffer.from(process.env.BENCH_BODY);
@@ -86,6 +97,7 @@ interface Options {
   duration: number;
   rounds: number;
   connections: number;
+  breakdown: boolean;
   keep: boolean;
   adminUrl: string;
 }
@@ -128,6 +140,8 @@ interface Service {
   rows: number;
   base: string;
   logFile: string;
+  /** what a variant of this service (--breakdown) starts on: already imported */
+  env: NodeJS.ProcessEnv;
   readySeconds: number;
   importSeconds: number;
   headers: Record<string, string>;
@@ -142,6 +156,7 @@ function parseOptions(argv: string[]): Options {
       duration: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '5' },
       connections: { type: 'string', default: '50' },
+      breakdown: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     },
@@ -152,6 +167,7 @@ function parseOptions(argv: string[]): Options {
     duration: positiveInt('duration', values.duration),
     rounds: positiveInt('rounds', values.rounds),
     connections: positiveInt('connections', values.connections),
+    breakdown: values.breakdown,
     keep: values.keep,
     adminUrl: values['database-url'],
   };
@@ -229,13 +245,61 @@ async function startService(rows: number, opts: Options, temp: string): Promise<
   );
   const skip = new Set(['date', 'connection', 'keep-alive']);
   const headers = Object.fromEntries([...answer.headers].filter(([name]) => !skip.has(name)));
-  return { rows: generated.rows, base, logFile, readySeconds, importSeconds, headers };
+  return { rows: generated.rows, base, logFile, env, readySeconds, importSeconds, headers };
 }
 
-async function startReference(name: string, body: string, temp: string): Promise<string> {
+/** The service again on the same database and files (nothing left to import), some options changed. */
+async function startVariant(
+  s: Service,
+  label: string,
+  overrides: NodeJS.ProcessEnv,
+  temp: string,
+): Promise<string> {
+  const port = await freePort();
+  const logFile = join(temp, `service-${label.replace(/\W+/g, '-')}.log`);
+  const env = { ...s.env, ...overrides, PORT: String(port), WATCH_DATA_DIR: 'false' };
+  const child = startNode(label, ['--max-old-space-size=256', 'dist/server.js'], env, logFile);
+  ownPids.push(child.pid!);
+  const base = `http://${HOST}:${port}`;
+  await (await waitFor200(`${base}/analytics/top-merchant`, child, logFile)).arrayBuffer();
+  return `${base}/analytics/top-merchant`;
+}
+
+/** --breakdown's contenders: what the headers, the access log and the rate limiter cost. */
+async function breakdownContenders(s: Service, body: string, temp: string): Promise<Contender[]> {
+  const headers = Object.fromEntries(
+    Object.entries(s.headers).filter(
+      ([name]) => !['content-length', 'content-type'].includes(name),
+    ),
+  );
+  const variants: Array<[string, NodeJS.ProcessEnv]> = [
+    ['top-merchant, access log off', { LOG_LEVEL: 'warn' }],
+    ['top-merchant, rate limiter off', { RATE_LIMIT_PER_MINUTE: '0' }],
+    ['top-merchant, both off', { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '0' }],
+  ];
+  const contenders: Contender[] = [
+    {
+      name: FASTIFY_WITH_HEADERS,
+      rows: null,
+      url: await startReference(FASTIFY_WITH_HEADERS, body, temp, {
+        BENCH_HEADERS: JSON.stringify(headers),
+      }),
+    },
+  ];
+  for (const [name, overrides] of variants)
+    contenders.push({ name, rows: null, url: await startVariant(s, name, overrides, temp) });
+  return contenders;
+}
+
+async function startReference(
+  name: string,
+  body: string,
+  temp: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<string> {
   const port = await freePort();
   const logFile = join(temp, `${name.replace(/\W+/g, '-')}.log`);
-  const env = { ...process.env, PORT: String(port), HOST, BENCH_BODY: body };
+  const env = { ...process.env, ...extraEnv, PORT: String(port), HOST, BENCH_BODY: body };
   const child = startNode(name, ['-e', REFERENCE_SCRIPTS[name]!], env, logFile);
   ownPids.push(child.pid!);
   const url = `http://${HOST}:${port}/`;
@@ -408,6 +472,7 @@ async function main(): Promise<void> {
   for (const s of services) {
     for (const path of ENDPOINTS) contenders.push({ name: path, rows: s.rows, url: s.base + path });
   }
+  if (opts.breakdown) contenders.push(...(await breakdownContenders(services[0]!, body, temp)));
   const rateLimitHeaders = Object.keys(services[0]!.headers).filter((h) =>
     h.startsWith('x-ratelimit'),
   );
@@ -463,7 +528,7 @@ async function main(): Promise<void> {
     targets: { minRatio: MIN_RATIO, maxP99Ms: MAX_P99_MS, pass: failed.length === 0 },
     accessLogLines,
     othersCpuPct: { beforeLoad: busyBefore, byRound: othersPctByRound },
-    services: services.map(({ base: _base, logFile: _log, ...s }) => s),
+    services: services.map(({ base: _base, logFile: _log, env: _env, ...s }) => s),
     results,
   };
   const outDir = join(ROOT, 'bench', 'out');
