@@ -45,7 +45,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { positiveInt } from './bench-kit.js';
+import { positiveInt, withAdmin } from './bench-kit.js';
 import { generateFiles, type GenerateManifest } from './generate.js';
 import { freePort } from '../src/free-port.js';
 
@@ -232,13 +232,7 @@ async function adminQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
   url: string,
   sql: string,
 ): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
+  return withAdmin(url, async (client) => (await client.query<R>(sql)).rows);
 }
 
 /** Puts the cluster in the same state before every measured phase. */
@@ -337,6 +331,20 @@ async function runImporter(
   const summary = /^\d+ file\(s\).*$/m.exec(result.stdout)?.[0] ?? '(no summary line)';
   const m = { label, rows: v.manifest.rows, bytes: v.manifest.bytes, seconds: result.seconds };
   return { m: { ...m, peakRssBytes }, summary };
+}
+
+/** An importer run timed from a checkpoint, then the untimed vacuum of what it loaded. */
+async function measuredImport(
+  adminUrl: string,
+  label: string,
+  v: Variant,
+  url: string,
+  useGnuTime: boolean,
+): Promise<{ m: Measurement; summary: string }> {
+  await checkpoint(adminUrl);
+  const r = await runImporter(label, v, url, useGnuTime);
+  await settle(url);
+  return r;
 }
 
 /** The import ledger's totals, as a cross-check of what the importer did. */
@@ -573,12 +581,8 @@ async function measureGrowth(o: Options, work: string, dbs: ScratchDatabases): P
 
   const keyed = await psqlBaseline('keyed \\copy history', true, history, dbs, o.adminUrl);
   await adminQuery(o.adminUrl, `DROP DATABASE ${new URL(keyed.url).pathname.slice(1)}`);
-  const load = async (label: string, v: Variant, url: string) => {
-    await checkpoint(o.adminUrl);
-    const r = await runImporter(label, v, url, useGnuTime);
-    await settle(url);
-    return r.m;
-  };
+  const load = async (label: string, v: Variant, url: string) =>
+    (await measuredImport(o.adminUrl, label, v, url, useGnuTime)).m;
   const full = await dbs.create('full');
   const bulk = await load('importer history', history, full);
   const intoEmpty = await load('day into empty', day, await dbs.create('empty'));
@@ -651,11 +655,8 @@ async function measure(o: Options, work: string, dbs: ScratchDatabases): Promise
 
   const importer = async (label: string, v: Variant, db: string) => {
     const url = await dbs.create(db);
-    await checkpoint(o.adminUrl);
-    const r = await runImporter(label, v, url, useGnuTime);
-    const ledger = await ledgerLine(url);
-    await settle(url);
-    return { ...r, note: `${label}: ${r.summary}\n  ledger: ${ledger}` };
+    const r = await measuredImport(o.adminUrl, label, v, url, useGnuTime);
+    return { ...r, note: `${label}: ${r.summary}\n  ledger: ${await ledgerLine(url)}` };
   };
   const ic = await importer('importer clean', clean, 'clean');
   const id = await importer('importer dirty', dirty, 'dirty');

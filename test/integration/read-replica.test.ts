@@ -2,6 +2,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AnswerCache, DEFAULT_ARGS } from '../../src/modules/analytics/analytics.cache.js';
 import { startService, type Service } from '../../src/service.js';
+import { withAdmin } from '../../bench/bench-kit.js';
+import { sleep, waitFor } from '../fault-helpers.js';
 import { generatedLines, scratchDirs, testConfig, writeCsv } from '../helpers.js';
 import { startPrimary, startStandby, type Cluster } from '../pg-cluster.js';
 
@@ -9,22 +11,8 @@ const scratchDir = scratchDirs();
 const DATABASE = 'activities';
 const TOP = '/analytics/top-merchant';
 
-async function query<R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !(await check());) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const query = <R extends pg.QueryResultRow>(url: string, sql: string): Promise<R[]> =>
+  withAdmin(url, async (client) => (await client.query<R>(sql)).rows);
 
 const versionOf = (etag: string | undefined): number => Number(/^"v(\d+)-/.exec(etag ?? '')?.[1]);
 
@@ -73,10 +61,14 @@ describe('when analytics, health and the ledger read from a streaming standby (D
         )[0]?.version,
       );
     // The standby replays the start-up import's commits a moment after the primary made them.
-    await until(
+    await waitFor(
+      'the standby to serve the primary’s version',
       async () =>
         versionOf((await service.app.inject({ url: TOP })).headers.etag as string) ===
-        (await primaryVersion()),
+        (await primaryVersion())
+          ? true
+          : undefined,
+      10_000,
     );
     const onStandby = await query<{ n: number }>(
       standby.url('postgres'),
@@ -104,7 +96,7 @@ describe('when analytics, health and the ledger read from a streaming standby (D
       if (!bodies.has(version)) bodies.set(version, new Set());
       bodies.get(version)!.add(answer.body);
       if (version > before) servedAt = Date.now();
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
     expect(servedAt).toBeDefined();
     expect((servedAt as number) - (committedAt ?? (servedAt as number))).toBeLessThan(2000);
