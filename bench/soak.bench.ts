@@ -769,7 +769,7 @@ async function waitForServedVersion(base: string, version: number): Promise<bool
 
 /** After the import: served = a fresh cache's answers, and the five = the facts (verify.ts). */
 async function checkFinal(base: string, pool: pg.Pool, observations: Observations) {
-  const version = await readDataVersion(pool);
+  const version = (await readDataVersion(pool)).version;
   const detail: string[] = [];
   if (!(await waitForServedVersion(base, version)))
     detail.push(`/health never reached v${version}`);
@@ -879,7 +879,9 @@ async function setUp(opts: Options) {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => undefined); // an idle client dropped with the database at clean-up
   cleanups.push(() => pool.end());
-  console.log(`service on ${base} is ready on the base (v${await readDataVersion(pool)})`);
+  console.log(
+    `service on ${base} is ready on the base (v${(await readDataVersion(pool)).version})`,
+  );
   return { temp, data, databaseUrl, base, service, pool };
 }
 
@@ -889,7 +891,7 @@ async function main(): Promise<boolean> {
   const reference = new ReferenceReader(pool);
   cleanups.push(() => reference.stop());
   await reference.start(databaseUrl);
-  const baseVersion = await readDataVersion(pool);
+  const baseVersion = (await readDataVersion(pool)).version;
 
   console.log(
     `load: ${opts.connections} connections over ${TARGETS.length} paths for ${opts.duration} s ` +

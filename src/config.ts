@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
+import { parseServerList, type SessionTarget } from './db/servers.js';
 
 export interface Config {
   readonly port: number;
@@ -85,16 +86,23 @@ function trustProxy(raw: string | undefined): Config['trustProxy'] {
   );
 }
 
-/** A database URL as pg can use it; the message never echoes the URL, which may hold a password. */
-function checkDatabaseUrl(name: string, url: string): void {
-  if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new ConfigError(`${name} must start with postgres:// or postgresql://`);
+/**
+ * A database URL, one host or several as libpq writes them; the message never echoes the URL,
+ * which may hold a password. DATABASE_URL's target must be a server that takes writes.
+ */
+function checkDatabaseUrl(name: string, url: string, writable: boolean): void {
+  let target: SessionTarget;
+  try {
+    target = parseServerList(url).target;
+  } catch (error) {
+    throw new ConfigError(`${name} ${(error as Error).message}`);
   }
-  const authority = /^[^:]+:\/\/([^/?#]*)/.exec(url)?.[1] ?? '';
-  if (authority.slice(authority.lastIndexOf('@') + 1).includes(',')) {
-    throw new ConfigError(`${name} names several hosts; this version connects to one`);
+  const given = /[?&]target_session_attrs=/.test(url);
+  if (writable && given && target !== 'read-write' && target !== 'primary') {
+    throw new ConfigError(
+      `${name} must have target_session_attrs=read-write or primary: the service writes to it`,
+    );
   }
-  if (!URL.canParse(url)) throw new ConfigError(`${name} is not a valid URL`);
 }
 
 /** Reads and validates the environment once; a wrong value throws a ConfigError naming the variable. */
@@ -106,14 +114,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
-  if (databaseUrl !== undefined) checkDatabaseUrl('DATABASE_URL', databaseUrl);
+  if (databaseUrl !== undefined) checkDatabaseUrl('DATABASE_URL', databaseUrl, true);
   const databaseReadUrl = env.DATABASE_READ_URL?.trim() || undefined;
   if (databaseReadUrl !== undefined) {
     if (databaseUrl === undefined)
       throw new ConfigError(
         'DATABASE_READ_URL needs DATABASE_URL: the embedded server has no standby',
       );
-    checkDatabaseUrl('DATABASE_READ_URL', databaseReadUrl);
+    checkDatabaseUrl('DATABASE_READ_URL', databaseReadUrl, false);
   }
   const corsOrigins = (env.CORS_ORIGINS ?? '')
     .split(',')

@@ -93,7 +93,7 @@ export async function startService(config: Config): Promise<Service> {
     // would only take time from the import.
     stops.push(
       watchDataVersion(
-        database.readUrl,
+        database.readHostUrl,
         cache,
         (error) => log.warn({ err: error }, 'cache refresh failed'),
         { listen: database.readUrl === database.url },

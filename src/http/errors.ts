@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseAway } from '../db/database-away.js';
 import { AppError } from '../errors.js';
 import { closeIfBodyUnread } from './client-errors.js';
 import { API_HEADERS } from './security.js';
@@ -8,6 +9,13 @@ import { API_HEADERS } from './security.js';
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
 });
+
+/** What a route that needs the database answers while it is away (a restart, a failover). */
+export const DatabaseUnavailable = {
+  description:
+    'The database is unavailable (code database_unavailable); retry after Retry-After seconds',
+  ...ErrorBody,
+};
 
 /** The contract's error body; never a stack trace or SQL text. */
 export function sendError(
@@ -33,6 +41,8 @@ function describeValidation(error: FastifyError): string {
     (typeof first.params?.additionalProperty === 'string' ? first.params.additionalProperty : '');
   return `${where} parameter ${name ? `'${name}' ` : ''}${first.message ?? 'is invalid'}`;
 }
+
+const DATABASE_RETRY_AFTER_SECONDS = '5';
 
 const CLIENT_ERROR_CODES: Record<number, string> = {
   404: 'not_found',
@@ -96,6 +106,18 @@ export function registerErrorHandlers(app: FastifyInstance): void {
       // Framework-level client errors (bad JSON, body too large, unsupported media type...).
       const code = CLIENT_ERROR_CODES[status] ?? 'bad_request';
       return sendError(reply, request, status, code, error.message);
+    }
+    if (isDatabaseAway(error)) {
+      // Cached answers are still served; what needs the database waits for it (or a failover).
+      request.log.warn({ err: error }, 'database unavailable');
+      reply.header('retry-after', DATABASE_RETRY_AFTER_SECONDS);
+      return sendError(
+        reply,
+        request,
+        503,
+        'database_unavailable',
+        'the database is unavailable; retry shortly',
+      );
     }
     request.log.error({ err: error }, 'request failed');
     return sendError(reply, request, 500, 'internal_error', 'internal server error');

@@ -10,6 +10,7 @@ import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { HEADER, createTestDatabase, tempDir, testConfig, uuid, writeCsv } from '../helpers.js';
 import { byteSoup } from '../property/csv-arbitraries.js';
 import { runs } from '../property/fast-check-settings.js';
+import { startRelay, type Relay } from '../tcp-relay.js';
 
 /**
  * Fuzzes every route and method of the service's own OpenAPI document (whatever routes it lists
@@ -352,6 +353,8 @@ function decodeSafely(text: string): string {
 describe('HTTP fuzzing from the OpenAPI document', () => {
   let service: Service;
   let db: { url: string; drop: () => Promise<void> };
+  /** Between the service and its database, so that the last test can take the database away. */
+  let relay: Relay;
   let dataDir: string;
   let spec: OpenApi;
   let knownIds: number[] = [];
@@ -362,12 +365,15 @@ describe('HTTP fuzzing from the OpenAPI document', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
+    const url = new URL(db.url);
+    relay = await startRelay(Number(url.port || 5432), url.hostname);
+    url.port = String(relay.port);
     dataDir = await tempDir('activities-fuzz-');
     await writeCsv(dataDir, 'activities_20240101.csv', FILE_1);
     await writeCsv(dataDir, 'activities_20240102.csv', FILE_2);
     service = await startService(
       testConfig({
-        databaseUrl: db.url,
+        databaseUrl: url.href,
         dataDir,
         adminToken: ADMIN_TOKEN,
         uploadDir: path.join(dataDir, 'uploads'),
@@ -389,7 +395,9 @@ describe('HTTP fuzzing from the OpenAPI document', () => {
   });
 
   afterAll(async () => {
+    await relay?.restore().catch(() => undefined);
     await service?.close();
+    await relay?.close();
     await db?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
@@ -579,6 +587,41 @@ describe('HTTP fuzzing from the OpenAPI document', () => {
       const response = await service.app.inject(request);
       expect(response.statusCode, type).toBe(404);
       expect(response.json().error.code).toBe('not_found');
+    }
+  });
+
+  it('when the database is away, then the cached answers are still 200 and every 5xx is a declared 503 database_unavailable', async () => {
+    const answers = Object.keys(spec.paths).filter((p) => p.startsWith('/analytics/'));
+    expect(answers.length).toBeGreaterThanOrEqual(5);
+    await relay.cut();
+    try {
+      const away = new Set<string>();
+      await fc.assert(
+        fc.asyncProperty(requests(), async (request) => {
+          const response = await service.app.inject(request);
+          const summary = `${request.method} ${request.url} → ${response.statusCode} ${response.body.slice(0, 300)}`;
+          let problems = problemsOf(request, response);
+          if (response.statusCode === 503) {
+            away.add(routeFor(spec, request.method, request.url)?.key ?? request.url);
+            // A HEAD answer has no body to name its code; its status must still be declared.
+            const code =
+              request.method === 'HEAD'
+                ? 'database_unavailable'
+                : (JSON.parse(response.body) as { error?: { code?: string } }).error?.code;
+            if (code === 'database_unavailable')
+              problems = problems.filter((p) => p !== 'server error 503');
+          }
+          expect(problems, summary).toEqual([]);
+        }),
+        runs(200),
+      );
+      expect(away.size).toBeGreaterThan(0); // the database was really away
+      for (const answer of answers) {
+        const response = await service.app.inject(answer);
+        expect(response.statusCode, answer).toBe(200);
+      }
+    } finally {
+      await relay.restore();
     }
   });
 

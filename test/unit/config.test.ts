@@ -162,7 +162,10 @@ describe('loadConfig: invalid values', () => {
     ['LOG_LEVEL', 'verbose'],
     ['DATABASE_URL', 'mysql://x'],
     ['DATABASE_URL', 'localhost:5432/db'],
-    ['DATABASE_URL', 'postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write'],
+    ['DATABASE_URL', 'postgres://u@h1:5432,h2:5432/db?target_session_attrs=prefer-standby'],
+    ['DATABASE_URL', 'postgres://u@h1:5432,h2:5432/db?target_session_attrs=writable'],
+    ['DATABASE_URL', 'postgres://u@h1:5432,,h2/db'],
+    ['DATABASE_URL', 'postgres://u@h1:5432,h2:port/db'],
     ['DATABASE_URL', 'postgres://u:p@db:port/x'],
     ['DATABASE_READ_URL', 'postgres://u@standby:5432/db'], // without DATABASE_URL
     ['CORS_ORIGINS', 'not a url'],
@@ -217,7 +220,8 @@ describe('loadConfig: invalid values', () => {
 
   it.each([
     'mysql://user:hunter2@db/x',
-    'postgres://user:hunter2@h1,h2/x',
+    'postgres://user:hunter2@h1,h2:x/x',
+    'postgres://user:hunter2@h1,h2/x?target_session_attrs=standby',
     'postgres://user:hunter2@db:x/y',
   ])(
     'when the error concerns DATABASE_URL %j, then the URL (which may hold a password) is not echoed',
@@ -235,9 +239,25 @@ describe('loadConfig: invalid values', () => {
         .databaseReadUrl,
     ).toBe('postgres://u@standby:5432/db');
     expect(loadConfig({ DATABASE_URL: primary }).databaseReadUrl).toBeUndefined();
-    const error = errorOf({ DATABASE_URL: primary, DATABASE_READ_URL: 'postgres://u:pw@s1,s2/db' });
+    const error = errorOf({
+      DATABASE_URL: primary,
+      DATABASE_READ_URL: 'postgres://u:pw@s1,s2/db?target_session_attrs=any-standby',
+    });
     expect((error as Error).message).toBe(
-      'DATABASE_READ_URL names several hosts; this version connects to one',
+      'DATABASE_READ_URL has target_session_attrs=any-standby; use one of any, read-write, read-only, primary, standby, prefer-standby',
+    );
+  });
+
+  it('when DATABASE_URL names several hosts as libpq does, then it is accepted as given', () => {
+    const url = 'postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write';
+    expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(url);
+    const standbys = 'postgres://u@s1,s2/db?target_session_attrs=prefer-standby';
+    expect(
+      loadConfig({ DATABASE_URL: 'postgres://u@h1,h2/db', DATABASE_READ_URL: standbys })
+        .databaseReadUrl,
+    ).toBe(standbys);
+    expect((errorOf({ DATABASE_URL: url.replace('read-write', 'standby') }) as Error).message).toBe(
+      'DATABASE_URL must have target_session_attrs=read-write or primary: the service writes to it',
     );
   });
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import * as defs from './analytics.definitions.js';
 import * as repo from './analytics.repository.js';
-import { ALL_MONTHS, type MonthRange } from './analytics.repository.js';
+import { ALL_MONTHS, type DataVersion, type MonthRange } from './analytics.repository.js';
 
 export const QUERIES = [
   'top-merchant',
@@ -20,6 +20,7 @@ export interface Answer {
   body: Buffer;
   etag: string;
   version: number;
+  stamp: string;
 }
 
 export interface QueryArgs {
@@ -55,10 +56,10 @@ async function computeJson(
 export const cacheKey = (name: QueryName, { range, limit }: QueryArgs): string =>
   `${name}|${range.from}|${range.to}|${name === 'top-merchants' ? limit : ''}`;
 
-function makeAnswer(json: string | null, version: number): Answer {
+function makeAnswer(json: string | null, { version, stamp }: DataVersion): Answer {
   const body = Buffer.from(json ?? 'null');
   const digest = createHash('sha1').update(body).digest('base64url').slice(0, 16);
-  return { found: json !== null, body, etag: `"v${version}-${digest}"`, version };
+  return { found: json !== null, body, etag: `"v${version}-${digest}"`, version, stamp };
 }
 
 export const DEFAULT_ARGS: QueryArgs = { range: ALL_MONTHS, limit: 10 };
@@ -72,6 +73,7 @@ const MAX_ENTRIES = 5000;
 export class AnswerCache {
   private entries = new Map<string, Answer>();
   private version = -1;
+  private stamp = '';
   private refreshing: Promise<void> | null = null;
   private again = false;
 
@@ -101,8 +103,12 @@ export class AnswerCache {
       const answer = await this.inSnapshot(async (db, version) =>
         makeAnswer(await computeJson(db, name, args), version),
       );
-      while (this.version < answer.version) await this.refresh();
-      if (answer.version !== this.version) continue;
+      if (answer.stamp !== this.stamp) {
+        // Another version than the cached one (newer, older, or another history after a
+        // failover): the cache catches up first, then the miss is computed again if need be.
+        await this.refresh();
+        if (answer.stamp !== this.stamp) continue;
+      }
       if (this.entries.size < MAX_ENTRIES) this.entries.set(key, answer);
       return answer;
     }
@@ -125,8 +131,9 @@ export class AnswerCache {
   }
 
   private async rebuild(): Promise<void> {
-    const version = await repo.readDataVersion(this.pool);
-    if (version === this.version) return;
+    // Any other stamp, older ones included: a new primary that lacks the cached version's
+    // commits replaces it rather than mixing answers of two histories.
+    if ((await repo.readDataVersion(this.pool)).stamp === this.stamp) return;
     const fresh = await this.inSnapshot(async (db, snapshotVersion) => {
       const next = new Map<string, Answer>();
       for (const name of QUERIES) {
@@ -138,11 +145,14 @@ export class AnswerCache {
       return { next, snapshotVersion };
     });
     this.entries = fresh.next;
-    this.version = fresh.snapshotVersion;
+    this.version = fresh.snapshotVersion.version;
+    this.stamp = fresh.snapshotVersion.stamp;
   }
 
   /** Runs reads in one REPEATABLE READ snapshot together with the version they belong to. */
-  private async inSnapshot<T>(work: (db: Queryable, version: number) => Promise<T>): Promise<T> {
+  private async inSnapshot<T>(
+    work: (db: Queryable, version: DataVersion) => Promise<T>,
+  ): Promise<T> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');

@@ -13,9 +13,21 @@ const isAllMonths = (range: MonthRange): boolean => range.from <= 0 && range.to 
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
-export async function readDataVersion(db: Queryable): Promise<number> {
-  const result = await db.query<{ version: string }>('SELECT version FROM data_version');
-  return Number(result.rows[0]?.version ?? 0);
+export interface DataVersion {
+  version: number;
+  /**
+   * The version with its commit time: after a failover that lost commits, the new primary can
+   * reach the same version number with other data, and this tells the two apart.
+   */
+  stamp: string;
+}
+
+export async function readDataVersion(db: Queryable): Promise<DataVersion> {
+  const result = await db.query<{ version: string; micros: string }>(
+    `SELECT version, (extract(epoch FROM committed_at) * 1000000)::bigint AS micros FROM data_version`,
+  );
+  const row = result.rows[0] ?? { version: '0', micros: '0' };
+  return { version: Number(row.version), stamp: `${row.version}@${row.micros}` };
 }
 
 export async function readTopMerchants(

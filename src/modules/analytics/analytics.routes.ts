@@ -42,7 +42,8 @@ const TopMerchant = Type.Object({
 const errorResponses = {
   400: { description: 'A parameter is invalid', ...ErrorBody },
   503: {
-    description: 'The start-up import has not finished; retry after Retry-After seconds',
+    description:
+      'The start-up import has not finished, or (code database_unavailable) an answer not cached yet needs the database while it is away; retry after Retry-After seconds',
     ...ErrorBody,
   },
 };

@@ -10,7 +10,8 @@ const POLL_MS = 1000;
  * (`listen: false`) the poll alone finds what it has replayed.
  */
 export function watchDataVersion(
-  databaseUrl: string,
+  /** The server to ask, read at each (re)connection: a failover may have moved it. */
+  databaseUrl: () => string,
   cache: AnswerCache,
   log: (error: unknown) => void,
   { listen }: { listen: boolean },
@@ -21,7 +22,7 @@ export function watchDataVersion(
     cache.refresh().catch(log);
   };
   const connect = async (): Promise<void> => {
-    const client = new pg.Client({ connectionString: databaseUrl });
+    const client = new pg.Client({ connectionString: databaseUrl() });
     client.on('notification', refresh);
     client.on('error', () => {
       if (listener === client) listener = null;

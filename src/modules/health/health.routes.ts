@@ -51,18 +51,19 @@ export async function healthRoutes(app: FastifyInstance, deps: HealthDeps): Prom
         tags: ['health'],
         summary: 'Status, uptime, version, database reachability and import progress',
         description:
-          '200 when the database answers (status "starting" until the start-up import is done, ' +
-          '"degraded" when the last import failed), 503 when it does not.',
-        response: { 200: HealthBody, 503: HealthBody },
+          'Always 200 while the process serves: status "starting" until the start-up import is ' +
+          'done, "degraded" when the last import failed or the database does not answer (cached ' +
+          'answers are still served, so the instance stays in rotation through a failover).',
+        response: { 200: HealthBody },
       },
     },
     async (_request, reply) => {
       const latencyMs = await pingDatabase(deps.pool);
       const reachable = latencyMs !== null;
-      // A failed import serves the last committed data: still 200, but not ok.
+      // A failed import or a database away still serves the last committed answers: 200, not ok.
       const importFailed = deps.importStatus().state === 'failed';
       const status = !reachable || importFailed ? 'degraded' : deps.isReady() ? 'ok' : 'starting';
-      return reply.code(reachable ? 200 : 503).send({
+      return reply.send({
         status,
         version: deps.version,
         uptimeSeconds: Math.round(process.uptime()),

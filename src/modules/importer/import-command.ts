@@ -48,9 +48,11 @@ export async function runImportCommand(
   // Ctrl-C stops at the next chunk and closes the database (the embedded server too); committed
   // batches stay, and the same command resumes from them.
   let stopping = false;
+  const stopWaiting = new AbortController();
   let importer: Importer | null = null;
   const stop = (): void => {
     stopping = true;
+    stopWaiting.abort();
     console.error('\nstopping: committed batches are kept; run the same command to resume');
     importer?.stop();
   };
@@ -92,6 +94,7 @@ export async function runImportCommand(
       },
       (error, waitMs) =>
         console.error(`\nconnection lost (${String(error)}); resuming in ${waitMs} ms`),
+      stopWaiting.signal,
     );
     bar.stop();
     const seconds = (Date.now() - started) / 1000;

@@ -60,6 +60,8 @@ export class ImportQueue {
   private stopped = false;
   private failedInDrain = false;
   private readonly rechecks = new Set<NodeJS.Timeout>();
+  /** Aborted by stop(): ends a wait between retries. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: ImportQueueOptions) {}
 
@@ -76,6 +78,7 @@ export class ImportQueue {
   /** Stops at the next chunk; committed batches stay and the rest resumes on the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const timer of this.rechecks) clearTimeout(timer);
     this.thread?.postMessage({ type: 'stop' } satisfies ToImportThread);
     await this.draining;
@@ -136,6 +139,7 @@ export class ImportQueue {
             { err: error, retryInMs: waitMs },
             'import interrupted by a database error; resuming',
           ),
+        this.stopping.signal,
       );
       for (const outcome of outcomes)
         log.info({ import: outcome }, `import ${outcome.status}: ${outcome.fileName}`);

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import pg from 'pg';
+import { serverUrl } from '../../db/servers.js';
 import type { BulkLoadMode } from '../../config.js';
 import { Importer } from './importer.js';
 import type { FileOutcome, ImportProgress } from './import-types.js';
@@ -36,9 +37,11 @@ port.on('message', (message: ToImportThread) => {
 });
 
 async function run(request: ImportRequest): Promise<void> {
-  const pool = new pg.Pool({ connectionString: request.databaseUrl, max: 2 });
-  pool.on('error', () => undefined); // an idle client's lost connection: the import reports it
+  let pool: pg.Pool | null = null;
   try {
+    // The writable host now: after a failover, the next attempt finds the new primary.
+    pool = new pg.Pool({ connectionString: await serverUrl(request.databaseUrl), max: 2 });
+    pool.on('error', () => undefined); // an idle client's lost connection: the import reports it
     importer = new Importer(pool, request.databaseUrl, {
       batchRows: request.batchRows,
       bulkLoad: request.bulkLoad,
@@ -54,6 +57,6 @@ async function run(request: ImportRequest): Promise<void> {
       ...(typeof code === 'string' ? { code } : {}),
     });
   } finally {
-    await pool.end().catch(() => undefined);
+    await pool?.end().catch(() => undefined);
   }
 }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { serverUrl } from '../../db/servers.js';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { ACTIVITY_COLUMNS } from './binary-copy.js';
@@ -352,7 +353,7 @@ export async function failAbandonedRuns(
   fileName: string,
   message: string,
 ): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl });
+  const client = new pg.Client({ connectionString: await serverUrl(databaseUrl) });
   await client.connect();
   try {
     const lock = await client.query<{ locked: boolean }>(

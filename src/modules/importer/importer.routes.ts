@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { notFound } from '../../errors.js';
 import { REJECT_REASONS } from './row-rules.js';
 import { findRun, listRejects, listRuns, type RunRecord } from './importer.repository.js';
-import { ErrorBody } from '../../http/errors.js';
+import { DatabaseUnavailable, ErrorBody } from '../../http/errors.js';
 
 const Counts = Type.Record(Type.String(), Type.Integer());
 const Run = Type.Object({
@@ -110,6 +110,7 @@ export async function importRoutes(
             offset: Type.Integer(),
           }),
           400: ErrorBody,
+          503: DatabaseUnavailable,
         },
       },
     },
@@ -127,7 +128,7 @@ export async function importRoutes(
         tags: ['imports'],
         summary: 'One import run',
         params: IdParams,
-        response: { 200: Run, 400: ErrorBody, 404: ErrorBody },
+        response: { 200: Run, 400: ErrorBody, 404: ErrorBody, 503: DatabaseUnavailable },
       },
     },
     async (request) => {
@@ -159,6 +160,7 @@ export async function importRoutes(
           }),
           400: ErrorBody,
           404: ErrorBody,
+          503: DatabaseUnavailable,
         },
       },
     },

@@ -2,6 +2,7 @@ import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
+import { serverUrl } from '../../db/servers.js';
 import { UUID_OFFSET_IN_ROW } from './binary-copy.js';
 import {
   addCounts,
@@ -116,7 +117,7 @@ export class Importer {
 
   async importFiles(files: string[]): Promise<FileOutcome[]> {
     this.client = new pg.Client({
-      connectionString: this.databaseUrl,
+      connectionString: await serverUrl(this.databaseUrl),
       application_name: IMPORTER_APPLICATION_NAME,
     });
     this.client.on('error', (error) => {

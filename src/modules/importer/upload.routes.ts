@@ -14,7 +14,7 @@ import { listImportFiles } from './data-file.js';
 import { runForUpload } from './upload-ledger.js';
 import { sweepUploads } from './upload-sweeper.js';
 import { storeUpload, uploadName } from './uploads.js';
-import { ErrorBody } from '../../http/errors.js';
+import { DatabaseUnavailable, ErrorBody } from '../../http/errors.js';
 
 export interface UploadDeps {
   pool: pg.Pool;
@@ -108,7 +108,12 @@ export async function uploadRoutes(app: FastifyInstance, deps: UploadDeps): Prom
         security: [{ bearerAuth: [] }],
         consumes: ['text/csv', 'multipart/form-data'],
         querystring: UploadQuery,
-        response: { 200: Accepted, 202: Accepted, ...errors(400, 401, 403, 413, 415, 429) },
+        response: {
+          200: Accepted,
+          202: Accepted,
+          ...errors(400, 401, 403, 413, 415, 429),
+          503: DatabaseUnavailable,
+        },
       },
     },
     async (request, reply) => {
