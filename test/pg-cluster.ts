@@ -19,7 +19,7 @@ async function asPostgres(tool: string, args: string[]): Promise<string> {
   return stdout;
 }
 
-async function postgresOwnedDir(prefix: string): Promise<string> {
+export async function postgresOwnedDir(prefix: string): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));
   if (process.getuid?.() === 0) {
     const uid = Number((await run('id', ['-u', 'postgres'])).stdout);

@@ -6,6 +6,8 @@ import { withAdmin } from '../../bench/bench-kit.js';
 import { sleep, waitFor } from '../fault-helpers.js';
 import { generatedLines, scratchDirs, testConfig, writeCsv } from '../helpers.js';
 import { startPrimary, startStandby, type Cluster } from '../pg-cluster.js';
+import { findServer, parseServerList } from '../../src/db/servers.js';
+import { freePort } from '../../src/free-port.js';
 
 const scratchDir = scratchDirs();
 const DATABASE = 'activities';
@@ -119,5 +121,31 @@ describe('when analytics, health and the ledger read from a streaming standby (D
       .filter((run) => run.status === 'done')
       .map((run) => run.fileName);
     expect(names.sort()).toEqual(['activities_20240101.csv', 'activities_20240102.csv']);
+  });
+
+  it('then a multi-host URL finds the host its target_session_attrs asks for, in libpq’s order', async () => {
+    const dead = await freePort();
+    const hosts = (...ports: number[]): string => ports.map((p) => `127.0.0.1:${p}`).join(',');
+    const url = (ports: number[], target: string): string =>
+      `postgres://postgres:hunter2@${hosts(...ports)}/${DATABASE}?target_session_attrs=${target}`;
+    const portOf = async (u: string): Promise<string> =>
+      new URL(await findServer(parseServerList(u))).port;
+    const [p, s] = [String(primary.port), String(standby.port)];
+    expect(await portOf(url([dead, standby.port, primary.port], 'read-write'))).toBe(p);
+    expect(await portOf(url([standby.port, primary.port], 'primary'))).toBe(p);
+    expect(await portOf(url([primary.port, standby.port], 'prefer-standby'))).toBe(s);
+    expect(await portOf(url([primary.port, dead], 'prefer-standby'))).toBe(p);
+    expect(await portOf(url([dead, primary.port, standby.port], 'standby'))).toBe(s);
+    expect(await portOf(url([primary.port, standby.port], 'read-only'))).toBe(s);
+    expect(await portOf(url([dead, standby.port], 'any'))).toBe(s);
+
+    const failure = await findServer(parseServerList(url([dead, standby.port], 'read-write'))).then(
+      () => null,
+      (error: unknown) => error as Error & { code?: string },
+    );
+    expect(failure?.code).toBe('08001'); // what the importer's retries wait out
+    expect(failure?.message).toContain(`no host is read-write (127.0.0.1:${dead}: `);
+    expect(failure?.message).toContain(`127.0.0.1:${s} is a standby`);
+    expect(failure?.message).not.toContain('hunter2');
   });
 });
