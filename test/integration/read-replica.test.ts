@@ -8,6 +8,7 @@ import { generatedLines, scratchDirs, testConfig, writeCsv } from '../helpers.js
 import { startPrimary, startStandby, type Cluster } from '../pg-cluster.js';
 import { findServer, parseServerList } from '../../src/db/servers.js';
 import { freePort } from '../../src/free-port.js';
+import { openDatabase } from '../../src/db/database.js';
 
 const scratchDir = scratchDirs();
 const DATABASE = 'activities';
@@ -147,5 +148,21 @@ describe('when analytics, health and the ledger read from a streaming standby (D
     expect(failure?.message).toContain(`no host is read-write (127.0.0.1:${dead}: `);
     expect(failure?.message).toContain(`127.0.0.1:${s} is a standby`);
     expect(failure?.message).not.toContain('hunter2');
+  });
+
+  it('then a DATABASE_URL none of whose hosts takes writes stops the start with one line naming the variable and hosts, never the password', async () => {
+    const dead = await freePort();
+    const url = `postgres://postgres:hunter2@127.0.0.1:${dead},127.0.0.1:${standby.port}/${DATABASE}`;
+    const error = await openDatabase({ databaseUrl: url }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toMatch(
+      new RegExp(
+        `^DATABASE_URL \\(127\\.0\\.0\\.1:${dead},127\\.0\\.0\\.1:${standby.port}/${DATABASE}\\): no host is read-write`,
+      ),
+    );
+    expect(error?.message).not.toContain('\n');
+    expect(error?.message).not.toContain('hunter2');
   });
 });
