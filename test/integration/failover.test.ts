@@ -5,9 +5,16 @@ import { withAdmin } from '../../bench/bench-kit.js';
 import { generateFiles } from '../../bench/generate.js';
 import { QUERIES } from '../../src/modules/analytics/analytics.cache.js';
 import { startService, type Service } from '../../src/service.js';
-import { cleanImportFigures, expectConsistent, sleep, waitFor } from '../fault-helpers.js';
+import {
+  cleanImportFigures,
+  expectConsistent,
+  figuresOf,
+  sleep,
+  waitFor,
+} from '../fault-helpers.js';
 import { scratchDirs, testConfig } from '../helpers.js';
 import { startFormation, type Formation } from '../pg-auto-failover.js';
+import { startPrimary, startStandby, type Cluster } from '../pg-cluster.js';
 
 const scratchDir = scratchDirs();
 const DATABASE = 'activities';
@@ -140,4 +147,114 @@ describe('when the primary dies in the middle of an import and pg_auto_failover 
       expect(served, query).toBe(stored.answers[query]);
     }
   }, 300_000);
+});
+
+describe('when the standby promoted after a failover lacks the last commits (asynchronous replication)', () => {
+  let primary: Cluster;
+  let standby: Cluster;
+  let service: Service;
+  let dataDir: string;
+  let later: string[];
+
+  beforeAll(async () => {
+    primary = await startPrimary();
+    await withAdmin(primary.url('postgres'), (c) => c.query(`CREATE DATABASE ${DATABASE}`));
+    standby = await startStandby(primary);
+    dataDir = await scratchDir();
+    const { files } = await generateFiles({ days: 3, rowsPerDay: 4000, seed: 26, outDir: dataDir });
+    // The first day is there at start-up; the other two arrive later, and only the primary gets them.
+    const elsewhere = await scratchDir();
+    later = files.slice(1).map((f) => path.join(dataDir, f));
+    await Promise.all(
+      files.slice(1).map((f) => rename(path.join(dataDir, f), path.join(elsewhere, f))),
+    );
+    service = await startService(
+      testConfig({
+        databaseUrl: `postgres://postgres@127.0.0.1:${primary.port},127.0.0.1:${standby.port}/${DATABASE}?target_session_attrs=read-write`,
+        dataDir,
+        watchDataDir: false,
+      }),
+    );
+    await service.startupImport;
+    await Promise.all(
+      files.slice(1).map((f) => rename(path.join(elsewhere, f), path.join(dataDir, f))),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await service?.close();
+    await standby?.stop();
+    await primary?.stop();
+  });
+
+  const storedVersion = (url: string): Promise<number> =>
+    withAdmin(url, async (c) =>
+      Number((await c.query<{ v: string }>('SELECT version AS v FROM data_version')).rows[0]?.v),
+    );
+
+  it('then the cached answers are replaced by the new primary’s, and the lost files are imported again from its ledger', async () => {
+    const primaryVersion = await storedVersion(primary.url(DATABASE));
+    await waitFor(
+      'the standby to replay the start-up import',
+      async () =>
+        (await storedVersion(standby.url(DATABASE))) === primaryVersion
+          ? true
+          : (await sleep(50), undefined),
+      10_000,
+    );
+    // The standby stops streaming: what the primary commits from now on never reaches it.
+    await withAdmin(standby.url('postgres'), async (c) => {
+      await c.query(`ALTER SYSTEM SET primary_conninfo = ''`);
+      await c.query('SELECT pg_reload_conf()');
+    });
+    await waitFor(
+      'the standby’s WAL receiver to stop',
+      async () =>
+        (
+          await withAdmin(standby.url('postgres'), (c) =>
+            c.query('SELECT 1 FROM pg_stat_wal_receiver'),
+          )
+        ).rowCount === 0
+          ? true
+          : (await sleep(50), undefined),
+      10_000,
+    );
+    await service.imports.add(later);
+    await waitFor(
+      'the answers of the later files',
+      async () =>
+        service.cache.currentVersion === (await storedVersion(primary.url(DATABASE)))
+          ? true
+          : (await sleep(50), undefined),
+      10_000,
+    );
+    const lostVersion = service.cache.currentVersion;
+
+    await primary.stop();
+    await withAdmin(standby.url('postgres'), (c) => c.query('SELECT pg_promote()'));
+    const promotedVersion = await storedVersion(standby.url(DATABASE));
+    expect(promotedVersion).toBeLessThan(lostVersion);
+    // The cache moves to the new primary's version, every answer as the new primary computes it.
+    await waitFor(
+      'the cache to take the new primary’s version',
+      async () =>
+        service.cache.currentVersion === promotedVersion ? true : (await sleep(50), undefined),
+      10_000,
+    );
+    expect(service.database.primaryUrl()).toContain(`:${standby.port}/`);
+    const promoted = await figuresOf(standby.url(DATABASE));
+    for (const query of QUERIES) {
+      const served = await service.app.inject(`/analytics/${query}`);
+      expect(served.statusCode, query).toBe(200);
+      expect(served.body, query).toBe(promoted.answers[query]);
+    }
+
+    // The later files' runs are not in the new primary's ledger: imported again, they end as one clean import.
+    await service.imports.add(later);
+    const stored = await expectConsistent(standby.url(DATABASE));
+    for (const run of stored.ledger) expect(run.status, run.file_name).toBe('done');
+    const clean = await cleanImportFigures(dataDir);
+    expect(stored.answers).toEqual(clean.answers);
+    expect(stored.factsDigest).toBe(clean.factsDigest);
+  }, 120_000);
 });
