@@ -1,26 +1,30 @@
 import pg from 'pg';
 import type { ServerSelector } from './servers.js';
 
-/**
- * A pool on one server, or on the selector's host. With several hosts, each new connection goes to the host chosen
- * at that moment (pg-pool's documented `Client` option), and connections are recycled after a
- * minute, so none stays on a server a failover demoted.
- */
-export function createPool(server: string | ServerSelector, max = 10): pg.Pool {
-  const selector = typeof server === 'string' ? { url: server, watching: false } : server;
-  const SelectedHostClient = class extends pg.Client {
+/** A client class whose connections go to the host the selector has chosen at that moment. */
+function clientOnChosenHost(selector: ServerSelector): new (config?: pg.ClientConfig) => pg.Client {
+  return class extends pg.Client {
     constructor(config?: pg.ClientConfig) {
       super({ ...config, connectionString: selector.url });
     }
   };
+}
+
+/**
+ * A pool on one server, or on a selector's host. With several hosts, each new connection goes to
+ * the host chosen then (pg-pool's documented `Client` option), and connections are recycled after
+ * a minute, so that none stays long on a server a failover demoted.
+ */
+export function createPool(server: string | ServerSelector, max = 10): pg.Pool {
+  const selector = typeof server === 'string' ? null : server;
   // int8 and numeric arrive as strings: money and counts stay exact (converted with BigInt where summed).
   const pool = new pg.Pool({
-    connectionString: selector.url,
+    connectionString: selector?.url ?? (server as string),
     max,
     // A runaway query must not hold a request; imports set their own longer timeout.
     options: '-c statement_timeout=15000 -c TimeZone=UTC',
     connectionTimeoutMillis: 10_000,
-    ...(selector.watching ? { Client: SelectedHostClient, maxLifetimeSeconds: 60 } : {}),
+    ...(selector?.watching ? { Client: clientOnChosenHost(selector), maxLifetimeSeconds: 60 } : {}),
   });
   pool.on('error', () => {
     /* an idle client died (database restart): the pool replaces it on next use */
