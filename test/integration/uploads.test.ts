@@ -186,3 +186,21 @@ describe('when the service starts with uploads whose retention has passed', () =
     }
   });
 });
+
+describe('when an upload ends inside its last line (no line break) and FILE_SETTLE_MS is long', () => {
+  it('then its last row is imported at once: an accepted upload is whole', async () => {
+    const ctx = await serviceWithFirstFile({ fileSettleMs: 60_000 });
+    try {
+      const started = Date.now();
+      const response = await upload(ctx.service, FILE_2.trimEnd());
+      expect(response.statusCode).toBe(202);
+      await eventually(async () => (await runsOf(ctx.service))[0]?.status === 'done', 20_000);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      const [run] = await runsOf(ctx.service);
+      // The last line (an unparseable amount, kept with a warning) is read, not left waiting.
+      expect(run).toMatchObject({ rowsRead: 5, rowsRejected: 1 });
+    } finally {
+      await ctx.close();
+    }
+  });
+});

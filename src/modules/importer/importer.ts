@@ -229,7 +229,10 @@ export class Importer {
     }
     await this.markSuperseded(runs, resumable, run.id);
     await this.options.checkpoint?.('file-start');
-    await this.streamFile(file, run, header.columns, { info, hash });
+    // An accepted upload is whole (the service wrote it): a last line without its line break is
+    // read at once, not after FILE_SETTLE_MS.
+    const settleMs = queuedRun ? 0 : this.options.settleMs;
+    await this.streamFile(file, run, header.columns, { info, hash }, settleMs);
     this.progress.filesDone += 1;
     this.report();
     return run;
@@ -272,6 +275,7 @@ export class Importer {
     run: RunState,
     columns: ColumnMap,
     before: { info: Stats; hash: string },
+    settleMs: number,
   ): Promise<void> {
     this.current = { run, columns };
     const base = run.bytesCommitted;
@@ -290,7 +294,7 @@ export class Importer {
       line: run.nextLine,
       columns,
       runId: run.id,
-      settleMs: this.options.settleMs,
+      settleMs,
     };
     let last: ChunkPosition | null = null;
     for await (const chunk of this.parser.chunks(request)) {
