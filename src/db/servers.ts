@@ -143,6 +143,7 @@ export class ServerSelector {
   private sentinel: pg.Client | null = null;
   private timer: NodeJS.Timeout | null = null;
   private checking = false;
+  private closed = false;
 
   private constructor(
     private readonly list: ServerList,
@@ -193,12 +194,15 @@ export class ServerSelector {
           if (this.sentinel === client) this.sentinel = null;
         });
         await client.connect();
+        if (this.closed) {
+          await client.end(); // closed while it connected: nothing may keep the process up
+          return true;
+        }
         this.sentinel = client;
       }
       const role = await readRole(this.sentinel);
-      return this.list.target === 'prefer-standby'
-        ? role.inRecovery || !this.list.urls.some((u) => u !== this.chosen)
-        : fits(role, this.list.target);
+      // prefer-standby settled for a primary: look for a standby again at each check.
+      return this.list.target === 'prefer-standby' ? role.inRecovery : fits(role, this.list.target);
     } catch {
       return false;
     }
@@ -211,6 +215,7 @@ export class ServerSelector {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.dropSentinel();
