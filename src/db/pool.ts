@@ -11,6 +11,17 @@ function clientOnChosenHost(selector: ServerSelector): new (config?: pg.ClientCo
 }
 
 /**
+ * A connection lost (a restart, a failover) is emitted as 'error' on its client. pg-pool listens
+ * only while a client is idle; one checked out between two queries would otherwise throw it and
+ * end the process. The query in flight, or the next, reports the loss; pg-pool drops the client
+ * when it is released unusable.
+ */
+export function keepClientErrorsHandled(pool: pg.Pool): void {
+  pool.on('error', () => undefined); // an idle client died: the pool replaces it on next use
+  pool.on('connect', (client) => client.on('error', () => undefined));
+}
+
+/**
  * A pool on one server, or on a selector's host. With several hosts, each new connection goes to
  * the host chosen then (pg-pool's documented `Client` option), and connections are recycled after
  * a minute, so that none stays long on a server a failover demoted.
@@ -26,8 +37,6 @@ export function createPool(server: string | ServerSelector, max = 10): pg.Pool {
     connectionTimeoutMillis: 10_000,
     ...(selector?.watching ? { Client: clientOnChosenHost(selector), maxLifetimeSeconds: 60 } : {}),
   });
-  pool.on('error', () => {
-    /* an idle client died (database restart): the pool replaces it on next use */
-  });
+  keepClientErrorsHandled(pool);
   return pool;
 }

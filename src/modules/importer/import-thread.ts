@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import pg from 'pg';
+import { keepClientErrorsHandled } from '../../db/pool.js';
 import { serverUrl } from '../../db/servers.js';
 import type { BulkLoadMode } from '../../config.js';
 import { Importer } from './importer.js';
@@ -41,7 +42,7 @@ async function run(request: ImportRequest): Promise<void> {
   try {
     // The writable host now: after a failover, the next attempt finds the new primary.
     pool = new pg.Pool({ connectionString: await serverUrl(request.databaseUrl), max: 2 });
-    pool.on('error', () => undefined); // an idle client's lost connection: the import reports it
+    keepClientErrorsHandled(pool); // a lost connection: the import reports it
     importer = new Importer(pool, request.databaseUrl, {
       batchRows: request.batchRows,
       bulkLoad: request.bulkLoad,

@@ -354,6 +354,7 @@ export async function failAbandonedRuns(
   message: string,
 ): Promise<void> {
   const client = new pg.Client({ connectionString: await serverUrl(databaseUrl) });
+  client.on('error', () => undefined); // a lost connection fails the query in flight instead
   await client.connect();
   try {
     const lock = await client.query<{ locked: boolean }>(
