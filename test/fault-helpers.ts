@@ -30,6 +30,20 @@ export async function waitFor<T>(
   }
 }
 
+/** Polls a check that asks a server (slower than a look at memory) every `intervalMs` until it holds. */
+export function waitUntil(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<true> {
+  return waitFor(
+    what,
+    async () => ((await check()) ? true : (await sleep(intervalMs), undefined)),
+    timeoutMs,
+  );
+}
+
 /** One file's runs in the ledger, with the facts and rejects actually stored under each run. */
 export interface LedgerRow {
   file_name: string;

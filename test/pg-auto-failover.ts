@@ -3,7 +3,7 @@ import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../src/free-port.js';
-import { sleep, waitFor } from './fault-helpers.js';
+import { waitUntil } from './fault-helpers.js';
 import { PG_BIN, postgresOwnedDir } from './pg-cluster.js';
 
 /**
@@ -70,7 +70,7 @@ export async function startFormation(): Promise<Formation> {
   autoctl(['run', '--pgdata', monitorDir], 'monitor.log');
   const monitorUrl = `postgres://postgres@127.0.0.1:${monitorPort}/pg_auto_failover`;
   let monitor = new pg.Client();
-  await until(
+  await waitUntil(
     'the monitor',
     async () => {
       monitor = new pg.Client({ connectionString: monitorUrl }); // a client connects once
@@ -80,6 +80,7 @@ export async function startFormation(): Promise<Formation> {
       );
     },
     30_000,
+    200,
   );
   for (const [name, value] of Object.entries(MONITOR_SETTINGS))
     await monitor.query(`ALTER SYSTEM SET ${name} = '${value}'`);
@@ -119,9 +120,9 @@ export async function startFormation(): Promise<Formation> {
     );
   };
   startNode(ports[0] as number, 1);
-  await until('node 1 running alone', reached(['single']), 90_000);
+  await waitUntil('node 1 running alone', reached(['single']), 90_000, 200);
   startNode(ports[1] as number, 2);
-  await until('node 2 streaming from node 1', reached(['primary', 'secondary']), 120_000);
+  await waitUntil('node 2 streaming from node 1', reached(['primary', 'secondary']), 120_000, 200);
 
   const nodeUrl = (port: number, database: string): string =>
     `postgres://postgres@127.0.0.1:${port}/${database}`;
@@ -176,15 +177,6 @@ export async function startFormation(): Promise<Formation> {
       await rm(base, { recursive: true, force: true });
     },
   };
-}
-
-/** Polls a slow check every 200 ms until it holds. */
-function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<true> {
-  return waitFor(
-    what,
-    async () => ((await check()) ? true : (await sleep(200), undefined)),
-    timeoutMs,
-  );
 }
 
 async function tail(base: string, log: string): Promise<string> {

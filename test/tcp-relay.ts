@@ -46,3 +46,11 @@ export async function startRelay(targetPort: number, targetHost = '127.0.0.1'): 
     close: () => (server.listening ? stop() : Promise.resolve()),
   };
 }
+
+/** A relay to the server of `databaseUrl`, and the same URL through it. */
+export async function relayTo(databaseUrl: string): Promise<{ relay: Relay; url: string }> {
+  const target = new URL(databaseUrl);
+  const relay = await startRelay(Number(target.port || 5432), target.hostname);
+  target.port = String(relay.port);
+  return { relay, url: target.href };
+}

@@ -3,7 +3,7 @@ import { isDatabaseAway } from '../../src/db/database-away.js';
 import { createPool } from '../../src/db/pool.js';
 import { sleep } from '../fault-helpers.js';
 import { createTestDatabase } from '../helpers.js';
-import { startRelay, type Relay } from '../tcp-relay.js';
+import { relayTo, type Relay } from '../tcp-relay.js';
 
 describe('when the database goes away while a pooled client is checked out between two queries', () => {
   let db: { url: string; drop: () => Promise<void> };
@@ -12,10 +12,7 @@ describe('when the database goes away while a pooled client is checked out betwe
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const target = new URL(db.url);
-    relay = await startRelay(Number(target.port || 5432), target.hostname);
-    target.port = String(relay.port);
-    url = target.href;
+    ({ relay, url } = await relayTo(db.url));
   });
   afterAll(async () => {
     await relay?.close();

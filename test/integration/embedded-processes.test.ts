@@ -179,16 +179,9 @@ async function dataFolder(): Promise<string> {
   made.push(parent);
   const dir = path.join(parent, 'data');
   await mkdir(dir, { mode: 0o700 });
-  if (process.getuid?.() === 0) await chown(dir, ...postgresIds());
+  const owner = postgresUser();
+  if (owner) await chown(dir, owner.uid, owner.gid);
   return dir;
-}
-
-function postgresIds(): [number, number] {
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('postgres:'));
-  const [, , uid, gid] = (line as string).split(':');
-  return [Number(uid), Number(gid)];
 }
 
 /** Logs in with the URL's password, or another one; counts the rows of the table kept. */

@@ -10,7 +10,7 @@ import {
   expectConsistent,
   figuresOf,
   sleep,
-  waitFor,
+  waitUntil,
 } from '../fault-helpers.js';
 import { scratchDirs, testConfig } from '../helpers.js';
 import { startFormation, type Formation } from '../pg-auto-failover.js';
@@ -19,6 +19,11 @@ import { startPrimary, startStandby, type Cluster } from '../pg-cluster.js';
 const scratchDir = scratchDirs();
 const DATABASE = 'activities';
 const ANSWERS = QUERIES.map((q) => `/analytics/${q}`);
+
+const storedVersion = (url: string): Promise<number> =>
+  withAdmin(url, async (c) =>
+    Number((await c.query<{ v: string }>('SELECT version AS v FROM data_version')).rows[0]?.v),
+  );
 
 /** Polls every answer every 50 ms until stopped; keeps whatever was not a 200. */
 function pollAnswers(base: string): { stop: () => Promise<{ polls: number; failures: string[] }> } {
@@ -96,7 +101,7 @@ describe('when the primary dies in the middle of an import and pg_auto_failover 
 
     const poller = pollAnswers(base);
     const imported = service.imports.add(incoming);
-    await waitFor(
+    await waitUntil(
       'a commit of the new files on the primary',
       async () => {
         const rows = await withAdmin(formation.nodeUrl(oldPrimary, DATABASE), async (c) =>
@@ -109,9 +114,10 @@ describe('when the primary dies in the middle of an import and pg_auto_failover 
             ).rows[0]?.rows,
           ),
         );
-        return rows > 0 ? rows : (await sleep(20), undefined);
+        return rows > 0;
       },
       60_000,
+      20,
     );
     expect(service.imports.status.state).toBe('running');
     await formation.kill(oldPrimary);
@@ -126,12 +132,10 @@ describe('when the primary dies in the middle of an import and pg_auto_failover 
     const newUrl = formation.nodeUrl(newPrimary as number, DATABASE);
     const stored = await expectConsistent(newUrl);
     // The service moves its answers to the new primary's version.
-    const version = await withAdmin(newUrl, async (c) =>
-      Number((await c.query<{ v: string }>('SELECT version AS v FROM data_version')).rows[0]?.v),
-    );
-    await waitFor(
+    const version = await storedVersion(newUrl);
+    await waitUntil(
       'the answers of the new primary’s version',
-      async () => (service.cache.currentVersion === version ? true : (await sleep(50), undefined)),
+      () => service.cache.currentVersion === version,
       10_000,
     );
     const { polls, failures } = await poller.stop();
@@ -187,19 +191,11 @@ describe('when the standby promoted after a failover lacks the last commits (asy
     await primary?.stop();
   });
 
-  const storedVersion = (url: string): Promise<number> =>
-    withAdmin(url, async (c) =>
-      Number((await c.query<{ v: string }>('SELECT version AS v FROM data_version')).rows[0]?.v),
-    );
-
   it('then the cached answers are replaced by the new primary’s, and the lost files are imported again from its ledger', async () => {
     const primaryVersion = await storedVersion(primary.url(DATABASE));
-    await waitFor(
+    await waitUntil(
       'the standby to replay the start-up import',
-      async () =>
-        (await storedVersion(standby.url(DATABASE))) === primaryVersion
-          ? true
-          : (await sleep(50), undefined),
+      async () => (await storedVersion(standby.url(DATABASE))) === primaryVersion,
       10_000,
     );
     // The standby stops streaming: what the primary commits from now on never reaches it.
@@ -207,25 +203,20 @@ describe('when the standby promoted after a failover lacks the last commits (asy
       await c.query(`ALTER SYSTEM SET primary_conninfo = ''`);
       await c.query('SELECT pg_reload_conf()');
     });
-    await waitFor(
+    await waitUntil(
       'the standby’s WAL receiver to stop',
       async () =>
         (
           await withAdmin(standby.url('postgres'), (c) =>
             c.query('SELECT 1 FROM pg_stat_wal_receiver'),
           )
-        ).rowCount === 0
-          ? true
-          : (await sleep(50), undefined),
+        ).rowCount === 0,
       10_000,
     );
     await service.imports.add(later);
-    await waitFor(
+    await waitUntil(
       'the answers of the later files',
-      async () =>
-        service.cache.currentVersion === (await storedVersion(primary.url(DATABASE)))
-          ? true
-          : (await sleep(50), undefined),
+      async () => service.cache.currentVersion === (await storedVersion(primary.url(DATABASE))),
       10_000,
     );
     const lostVersion = service.cache.currentVersion;
@@ -235,10 +226,9 @@ describe('when the standby promoted after a failover lacks the last commits (asy
     const promotedVersion = await storedVersion(standby.url(DATABASE));
     expect(promotedVersion).toBeLessThan(lostVersion);
     // The cache moves to the new primary's version, every answer as the new primary computes it.
-    await waitFor(
+    await waitUntil(
       'the cache to take the new primary’s version',
-      async () =>
-        service.cache.currentVersion === promotedVersion ? true : (await sleep(50), undefined),
+      () => service.cache.currentVersion === promotedVersion,
       10_000,
     );
     expect(service.database.primaryUrl()).toContain(`:${standby.port}/`);

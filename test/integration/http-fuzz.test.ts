@@ -10,7 +10,7 @@ import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { HEADER, createTestDatabase, tempDir, testConfig, uuid, writeCsv } from '../helpers.js';
 import { byteSoup } from '../property/csv-arbitraries.js';
 import { runs } from '../property/fast-check-settings.js';
-import { startRelay, type Relay } from '../tcp-relay.js';
+import { relayTo, type Relay } from '../tcp-relay.js';
 
 /**
  * Fuzzes every route and method of the service's own OpenAPI document (whatever routes it lists
@@ -365,15 +365,14 @@ describe('HTTP fuzzing from the OpenAPI document', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    const url = new URL(db.url);
-    relay = await startRelay(Number(url.port || 5432), url.hostname);
-    url.port = String(relay.port);
+    const relayed = await relayTo(db.url);
+    relay = relayed.relay;
     dataDir = await tempDir('activities-fuzz-');
     await writeCsv(dataDir, 'activities_20240101.csv', FILE_1);
     await writeCsv(dataDir, 'activities_20240102.csv', FILE_2);
     service = await startService(
       testConfig({
-        databaseUrl: url.href,
+        databaseUrl: relayed.url,
         dataDir,
         adminToken: ADMIN_TOKEN,
         uploadDir: path.join(dataDir, 'uploads'),

@@ -40,10 +40,12 @@ port.on('message', (message: ToImportThread) => {
 async function run(request: ImportRequest): Promise<void> {
   let pool: pg.Pool | null = null;
   try {
-    // The writable host now: after a failover, the next attempt finds the new primary.
-    pool = new pg.Pool({ connectionString: await serverUrl(request.databaseUrl), max: 2 });
+    // The writable host now, chosen once for the pool and the importer's own connection: after
+    // a failover, the next attempt (a new thread) finds the new primary.
+    const url = await serverUrl(request.databaseUrl);
+    pool = new pg.Pool({ connectionString: url, max: 2 });
     keepClientErrorsHandled(pool); // a lost connection: the import reports it
-    importer = new Importer(pool, request.databaseUrl, {
+    importer = new Importer(pool, url, {
       batchRows: request.batchRows,
       bulkLoad: request.bulkLoad,
       settleMs: request.settleMs,
