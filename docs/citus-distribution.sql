@@ -2,8 +2,10 @@
 -- after `npm run migrate` has created the tables there and before any data is imported.
 -- test/integration/citus-schema.test.ts lints the migrated schema against these lines.
 
--- Facts by event_id: the one unique key every row enters is then checked inside one shard.
+-- Facts by event_id, with the id registry beside them: the one unique key every id enters is then
+-- checked inside one shard. Month partitions attached later are distributed with their parent.
 SELECT create_distributed_table('activities', 'event_id');
+SELECT create_distributed_table('event_ids', 'event_id', colocate_with => 'activities');
 SELECT create_distributed_table('activities_pending', 'event_id', colocate_with => 'activities');
 
 -- Rollups by merchant: each (merchant, month) lives in one shard, so counts stay exact.
@@ -18,6 +20,7 @@ SELECT create_distributed_table('import_rejects', 'run_id');
 
 -- Small tables every node reads, or that hold no merchant or event: copied to every node.
 SELECT create_reference_table('import_runs');
+SELECT create_reference_table('archived_months');
 SELECT create_reference_table('product_month_status');
 SELECT create_reference_table('data_version');
 SELECT create_reference_table('products');

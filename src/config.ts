@@ -34,6 +34,8 @@ export interface Config {
   readonly fileSettleMs: number;
   /** SIGTERM/SIGINT: the graceful close gets this long, then the process exits anyway. */
   readonly shutdownTimeoutMs: number;
+  /** Where `npm run archive` writes archived months and `npm run restore` reads them. */
+  readonly archiveDir: string;
 }
 
 export class ConfigError extends Error {}
@@ -169,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     watchDataDir: watch === 'true' || watch === '1',
     fileSettleMs: integer(env, 'FILE_SETTLE_MS', 10_000, 0, 3_600_000),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    archiveDir: env.ARCHIVE_DIR?.trim() || './archive',
   });
 }
 

@@ -70,6 +70,8 @@ export interface Figures {
   ledger: LedgerRow[];
   /** md5 of every stored fact (all columns but the run), in event_id order. */
   factsDigest: string;
+  /** md5 of the id registry (event_ids), in order: with no month archived, the facts' ids. */
+  registryDigest: string;
 }
 
 /** Every answer the service gives without parameters, computed afresh from this database. */
@@ -101,7 +103,15 @@ export async function figuresOf(url: string): Promise<Figures> {
                  amount_kobo, status, channel, region, merchant_tier), ',' ORDER BY event_id))
        FROM activities`,
     );
-    return { answers, ledger: ledger.rows, factsDigest: digest.rows[0]?.md5 ?? 'no facts' };
+    const registry = await pool.query<{ md5: string | null }>(
+      `SELECT md5(string_agg(event_id::text, ',' ORDER BY event_id)) FROM event_ids`,
+    );
+    return {
+      answers,
+      ledger: ledger.rows,
+      factsDigest: digest.rows[0]?.md5 ?? 'no facts',
+      registryDigest: registry.rows[0]?.md5 ?? 'no ids',
+    };
   } finally {
     await pool.end();
   }
@@ -145,6 +155,12 @@ export async function expectConsistent(url: string): Promise<Figures> {
   }
   const pool = createPool(url, 2);
   try {
+    const ids = await pool.query<{ md5: string | null }>(
+      `SELECT md5(string_agg(event_id::text, ',' ORDER BY event_id)) FROM activities`,
+    );
+    expect(figures.registryDigest, 'the registry holds the facts’ ids').toBe(
+      ids.rows[0]?.md5 ?? 'no ids',
+    );
     for (const r of await verifyAnswers(pool, new AnswerCache(pool)))
       expect(r.served, r.query).toBe(r.recomputed);
   } finally {

@@ -55,10 +55,10 @@ describe('the migrated schema, placed as docs/citus-distribution.sql says', () =
         .join('\n');
 
     it('then a unique key without the distribution column is found', async () => {
-      const script = `${await everyOther('activities')}
-        SELECT create_distributed_table('activities', 'merchant_id');`;
+      const script = `${await everyOther('event_ids')}
+        SELECT create_distributed_table('event_ids', 'merchant_id');`;
       expect(lint(script)).toContain(
-        'activities: unique activities_pkey (event_id) lacks merchant_id',
+        'event_ids: unique event_ids_pkey (event_id) lacks merchant_id',
       );
     });
 

@@ -184,7 +184,7 @@ async function uniqueKeyOn(url: string): Promise<boolean> {
   await client.connect();
   try {
     const { rows } = await client.query<{ on: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'activities_pkey') AS on`,
+      `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'event_ids_pkey') AS on`,
     );
     return rows[0]?.on ?? false;
   } finally {

@@ -7,10 +7,11 @@ import type { ImportOptions } from './import-types.js';
 import * as repo from './importer.repository.js';
 import { PRODUCT_KYC } from './row-rules.js';
 import type { UuidBloom } from './uuid-set.js';
+import type { MonthPartitions } from './month-partitions.js';
 import { statOrNull } from './data-file.js';
 
 /**
- * Bulk loads: the unique key of activities off while files load, rebuilt once at the end, and the
+ * Bulk loads: the unique key of the id registry (event_ids) off while files load, rebuilt once at the end, and the
  * rows whose id may already be stored settled then (the Importer decides per row which those are).
  */
 
@@ -66,6 +67,7 @@ export async function startBulkLoad(client: pg.Client, staged: UuidBloom): Promi
  */
 export async function settleBulkLoad(
   client: pg.Client,
+  partitions: MonthPartitions,
   pageRows: number,
   checkpoint?: ImportOptions['checkpoint'],
 ): Promise<Map<number, RunCounts>> {
@@ -82,12 +84,14 @@ export async function settleBulkLoad(
   // raise the peak RSS.
   const rows = new BatchRows(pageRows);
   const rollups = new RollupDeltaBuilder();
+  const months = new Set<number>();
   for (let after = 0; ;) {
     const page = await repo.readSettledRows(client, after, pageRows, PRODUCT_KYC);
     if (page.length === 0) break;
     rows.reset();
     for (const r of page) {
       rows.add(r, r.warnings, 0);
+      months.add(r.month);
       const change = changeOf(r.runId);
       change.rowsInserted += 1;
       countWarnings(change.warningsByKind, r.warnings);
@@ -96,6 +100,7 @@ export async function settleBulkLoad(
     after = (page[page.length - 1] as repo.SettledRow).seq;
   }
   await repo.applyRollups(client, rollups.delta());
+  await partitions.ensure(client, months);
   await repo.insertSettledRows(client);
   for (const [runId, pending] of await repo.pendingRowsByRun(client)) {
     const change = changeOf(runId);
@@ -111,5 +116,6 @@ export async function settleBulkLoad(
   await repo.bumpDataVersion(client);
   await checkpoint?.('bulk-settle');
   await client.query('COMMIT');
+  partitions.afterCommit();
   return changes;
 }

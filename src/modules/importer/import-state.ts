@@ -12,10 +12,13 @@ import { uuidText } from './uuid-set.js';
 
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
 /**
- * copyBody packs a row's index under 32 bits of its UUID in one double: 32 + 21 bits fill the
+ * copyBodies packs a row's index under 32 bits of its UUID in one double: 32 + 21 bits fill the
  * 53 exact bits of a float64, so a batch holds fewer than 2^21 rows.
  */
 const ROW_INDEX_SPAN = 2 ** 21;
+/** A binary COPY header (signature, flags, extension length) and a one-uuid row. */
+const COPY_HEADER_BYTES = 19;
+const ID_ROW_BYTES = 2 + 4 + 16;
 
 type RunCounts = repo.RunCounts;
 
@@ -217,7 +220,8 @@ export class Batch {
   rowStarts: number[] = [];
   /** Rows whose id the Bloom filter has seen before: the only ones looked up before the COPY. */
   maybeStored: number[] = [];
-  private body = Buffer.alloc(0); // reused between batches: the COPY body in event_id order
+  private body = Buffer.alloc(0); // reused between batches: the COPY bodies in event_id order
+  private idsBody = Buffer.alloc(0);
   slices: RunSlice[] = [];
   rejects: repo.RejectRecord[] = [];
   rejectBytes = 0;
@@ -261,11 +265,20 @@ export class Batch {
     );
   }
 
+  /** The months (yyyymm) of the rows not marked duplicate. */
+  keptMonths(): Set<number> {
+    const months = new Set<number>();
+    for (let i = 0; i < this.rows.count; i++)
+      if (this.rows.duplicate[i] !== 1) months.add(this.rows.month[i] as number);
+    return months;
+  }
+
   /**
-   * The COPY body: header, the rows not marked duplicate in event_id order, trailer. Sorted keys
-   * go into the unique index's pages in sequence instead of at random, which is much cheaper.
+   * The COPY bodies of the rows not marked duplicate, in event_id order: their facts (for
+   * activities) and their ids alone (for the registry event_ids). Sorted keys go into the
+   * registry's unique index in sequence instead of at random, which is much cheaper.
    */
-  copyBody(): Buffer {
+  copyBodies(): { facts: Buffer; ids: Buffer } {
     const source = this.encoder.buffer;
     const count = this.rows.count;
     // Sort by the first 32 bits of the UUID (enough for page locality), index packed in the low bits.
@@ -278,19 +291,22 @@ export class Batch {
     const order = keys.subarray(0, kept).sort();
     if (this.body.length < this.encoder.length + 2)
       this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
+    const idsLength = COPY_HEADER_BYTES + kept * ID_ROW_BYTES + COPY_TRAILER.length;
+    if (this.idsBody.length < idsLength) this.idsBody = Buffer.allocUnsafe(idsLength);
     const body = this.body;
-    let offset = source.copy(body, 0, 0, this.rowStarts[0] ?? this.encoder.length);
+    const ids = this.idsBody;
+    let offset = source.copy(body, 0, 0, COPY_HEADER_BYTES);
+    let idsOffset = source.copy(ids, 0, 0, COPY_HEADER_BYTES);
     for (const key of order) {
       const i = key % ROW_INDEX_SPAN;
-      offset += source.copy(
-        body,
-        offset,
-        this.rowStarts[i],
-        this.rowStarts[i + 1] ?? this.encoder.length,
-      );
+      const start = this.rowStarts[i] as number;
+      offset += source.copy(body, offset, start, this.rowStarts[i + 1] ?? this.encoder.length);
+      idsOffset = ids.writeInt16BE(1, idsOffset); // one field, then event_id's length and bytes
+      idsOffset += source.copy(ids, idsOffset, start + 2, start + UUID_OFFSET_IN_ROW + 16);
     }
     offset += COPY_TRAILER.copy(body, offset);
-    return body.subarray(0, offset);
+    idsOffset += COPY_TRAILER.copy(ids, idsOffset);
+    return { facts: body.subarray(0, offset), ids: ids.subarray(0, idsOffset) };
   }
 
   reset(): void {

@@ -40,6 +40,7 @@ export interface ImportOptions {
 export type ImportCheckpoint =
   | 'file-start' // between two files
   | 'commit-begin' // a batch sealed, nothing of it sent
+  | 'partition-attached' // a new month's partition attached, its first rows not copied
   | 'copy-midstream' // half a batch handed to the socket, inside the COPY
   | 'ledger-pending' // facts and rollups written, ledger not
   | 'committed' // committed, this process not told yet

@@ -71,33 +71,47 @@ export async function prepareImportSession(client: pg.Client): Promise<void> {
 
 const UNIQUE_VIOLATION = '23505';
 
-/**
- * COPYs encoded rows straight into activities inside a savepoint. Returns false, with the
- * savepoint rolled back, when a row's event_id is already stored (the caller then removes the
- * duplicates and copies again); the unique key itself never admits one. During a bulk load
- * (`keyed` false) there is no key to refuse a row, so no savepoint: two round trips fewer a batch,
- * each of which waited for the importing thread to come back to the socket.
- */
-export async function copyIntoActivities(
+/** A batch's rows encoded for COPY: the facts, and the same rows' event ids alone. */
+export interface CopyBodies {
+  facts: Buffer;
+  ids: Buffer;
+}
+
+async function copyIn(
   client: pg.Client,
+  target: string,
   body: Buffer,
+  midstream?: () => Promise<void>,
+): Promise<void> {
+  const stream = client.query(copyFrom(`COPY ${target} FROM STDIN (FORMAT binary)`));
+  let sent = 0;
+  if (midstream) {
+    // Fault-injection tests: half the rows handed to the socket, inside the COPY.
+    sent = body.length >> 1;
+    await new Promise((resolve) => stream.write(body.subarray(0, sent), resolve));
+    await midstream();
+  }
+  stream.end(body.subarray(sent));
+  await finished(stream);
+}
+
+/**
+ * COPYs a batch's ids into the registry event_ids, then its facts into activities, inside a
+ * savepoint. Returns false, with the savepoint rolled back, when an event_id is already stored
+ * (the caller then removes the duplicates and copies again); the registry's unique key never
+ * admits one. During a bulk load (`keyed` false) the registry has no key to refuse a row, so no
+ * savepoint: two round trips fewer a batch.
+ */
+export async function copyFacts(
+  client: pg.Client,
+  bodies: CopyBodies,
   keyed = true,
   midstream?: () => Promise<void>,
 ): Promise<boolean> {
   if (keyed) await client.query('SAVEPOINT batch_copy');
-  const stream = client.query(
-    copyFrom(`COPY activities (${ACTIVITY_COLUMNS.join(', ')}) FROM STDIN (FORMAT binary)`),
-  );
   try {
-    let sent = 0;
-    if (midstream) {
-      // Fault-injection tests: half the rows handed to the socket, inside the COPY.
-      sent = body.length >> 1;
-      await new Promise((resolve) => stream.write(body.subarray(0, sent), resolve));
-      await midstream();
-    }
-    stream.end(body.subarray(sent));
-    await finished(stream);
+    await copyIn(client, 'event_ids (event_id)', bodies.ids);
+    await copyIn(client, `activities (${ACTIVITY_COLUMNS.join(', ')})`, bodies.facts, midstream);
     if (keyed) await client.query('RELEASE SAVEPOINT batch_copy');
     return true;
   } catch (error) {
@@ -113,7 +127,7 @@ export async function copyIntoActivities(
  */
 export async function findStoredIds(client: pg.Client, ids: string[]): Promise<string[]> {
   const result = await client.query<{ id: string }>(
-    `SELECT a.event_id::text AS id FROM unnest($1::uuid[]) AS u(id) JOIN activities a ON a.event_id = u.id`,
+    `SELECT a.event_id::text AS id FROM unnest($1::uuid[]) AS u(id) JOIN event_ids a ON a.event_id = u.id`,
     [ids],
   );
   return result.rows.map((r) => r.id);
@@ -403,27 +417,28 @@ export async function listRejects(
   return result.rows;
 }
 
-// Bulk loads (importer.ts): the unique key is off while the rows stream in and is rebuilt once.
+// Bulk loads (importer.ts): the registry's unique key is off while the rows stream in and is
+// rebuilt once. Answers never read the registry, and activities keeps serving.
 
 /** True while the unique key is off: a bulk load was interrupted and must be finished first. */
 export async function bulkLoadUnfinished(client: pg.Client): Promise<boolean> {
   const result = await client.query<{ off: boolean }>(
     `SELECT NOT EXISTS (SELECT 1 FROM pg_constraint
-                        WHERE conrelid = 'activities'::regclass AND contype = 'p') AS off`,
+                        WHERE conrelid = 'event_ids'::regclass AND contype = 'p') AS off`,
   );
   return result.rows[0]?.off ?? false;
 }
 
-/** About how many facts are stored, from the table's size on disk (no scan, no statistics). */
+/** About how many ids are stored, from the registry's size on disk (44 bytes a tuple). */
 export async function estimatedStoredRows(client: pg.Client): Promise<number> {
   const result = await client.query<{ rows: number }>(
-    `SELECT (pg_relation_size('activities') / 100)::float8 AS rows`,
+    `SELECT (pg_relation_size('event_ids') / 44)::float8 AS rows`,
   );
   return result.rows[0]?.rows ?? 0;
 }
 
 export async function dropUniqueKey(client: pg.Client): Promise<void> {
-  await client.query('ALTER TABLE activities DROP CONSTRAINT IF EXISTS activities_pkey');
+  await client.query('ALTER TABLE event_ids DROP CONSTRAINT IF EXISTS event_ids_pkey');
 }
 
 const ID_TUPLE_BYTES = 22; // binary COPY: field count (2), length (4), uuid (16)
@@ -435,7 +450,7 @@ export async function forEachKnownId(
   visit: (bytes: Buffer, offset: number) => void,
 ): Promise<void> {
   const stream = client.query(
-    copyTo(`COPY (SELECT event_id FROM activities UNION ALL SELECT event_id FROM activities_pending)
+    copyTo(`COPY (SELECT event_id FROM event_ids UNION ALL SELECT event_id FROM activities_pending)
             TO STDOUT (FORMAT binary)`),
   );
   let carry: Buffer = Buffer.alloc(0);
@@ -462,15 +477,13 @@ export async function copyIntoPending(client: pg.Client, body: Buffer): Promise<
 }
 
 /**
- * Builds the unique key over every stored fact in one sort: far cheaper than maintaining it row by
+ * Builds the registry's unique key over every stored id in one sort: far cheaper than maintaining it row by
  * row. maintenance_work_mem (server memory, for this build only; the parallel workers share it)
  * is sized so that the sort of all ids stays in memory.
  */
 export async function restoreUniqueKey(client: pg.Client): Promise<void> {
   await client.query(`SET LOCAL maintenance_work_mem = '1GB'`);
-  await client.query(
-    'ALTER TABLE activities ADD CONSTRAINT activities_pkey PRIMARY KEY (event_id)',
-  );
+  await client.query('ALTER TABLE event_ids ADD CONSTRAINT event_ids_pkey PRIMARY KEY (event_id)');
 }
 
 /**
@@ -484,7 +497,7 @@ export async function collectSettledRows(client: pg.Client): Promise<void> {
   await client.query(
     `CREATE TEMP TABLE settled ON COMMIT DROP AS
      SELECT DISTINCT ON (event_id) seq FROM activities_pending p
-     WHERE NOT EXISTS (SELECT 1 FROM activities a WHERE a.event_id = p.event_id)
+     WHERE NOT EXISTS (SELECT 1 FROM event_ids a WHERE a.event_id = p.event_id)
      ORDER BY event_id, seq`,
   );
   await client.query('ALTER TABLE settled ADD PRIMARY KEY (seq)');
@@ -517,8 +530,12 @@ export async function readSettledRows(
   return result.rows;
 }
 
+/** Inserts the settled rows into activities (whose partitions exist) and their ids into event_ids. */
 export async function insertSettledRows(client: pg.Client): Promise<void> {
   const columns = ACTIVITY_COLUMNS.join(', ');
+  await client.query(
+    `INSERT INTO event_ids SELECT p.event_id FROM activities_pending p JOIN settled USING (seq)`,
+  );
   await client.query(
     `INSERT INTO activities (${columns})
      SELECT ${ACTIVITY_COLUMNS.map((c) => `p.${c}`).join(', ')}

@@ -18,6 +18,7 @@ import {
   type RunSlice,
 } from './import-state.js';
 import { UuidBloom, UuidSet } from './uuid-set.js';
+import { MonthPartitions } from './month-partitions.js';
 import { emptyRowFacts, type RowFacts } from './batch-rollups.js';
 import { cutToBytes } from './csv-records.js';
 import * as repo from './importer.repository.js';
@@ -75,6 +76,7 @@ export class Importer {
   private readonly recentIds: UuidSet[];
   private readonly staged = new UuidBloom();
   private readonly known = new KnownPresence();
+  private readonly partitions: MonthPartitions;
   private connectionError: Error | null = null;
   private expectStoredDuplicates = false;
   private bulk = false;
@@ -104,6 +106,7 @@ export class Importer {
     this.copyBatchRows = Math.min(options.batchRows, options.copyBatchRows ?? COPY_BATCH_ROWS);
     const checkpoint = options.checkpoint;
     this.midstream = checkpoint && (() => checkpoint('copy-midstream'));
+    this.partitions = new MonthPartitions(checkpoint && (() => checkpoint('partition-attached')));
     this.batch = new Batch(this.copyBatchRows);
     this.free = Array.from({ length: WRITE_AHEAD_BATCHES }, () => new Batch(this.copyBatchRows));
     this.recentIds = Array.from({ length: RECENT_BATCHES }, () => new UuidSet(0));
@@ -143,6 +146,7 @@ export class Importer {
       if (this.bulk) {
         const settled = await settleBulkLoad(
           this.client,
+          this.partitions,
           this.copyBatchRows,
           this.options.checkpoint,
         );
@@ -426,6 +430,7 @@ export class Importer {
       return false;
     }
     (this.recentIds[0] as UuidSet).add(buffer, idOffset);
+    batch.rowStarts.push(start);
     batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;
   }
@@ -544,6 +549,7 @@ export class Importer {
     await repo.bumpDataVersion(this.client);
     await this.client.query('COMMIT');
     this.open = null;
+    this.partitions.afterCommit();
     await this.options.checkpoint?.('committed');
     for (const field of PRESENCE_FIELDS) this.known.remember(field, fresh[field]);
     for (const slice of open.slices) {
@@ -557,7 +563,7 @@ export class Importer {
 
   /**
    * Copies the batch into activities. Ids this importer may have staged before (Bloom filter) are
-   * looked up first and dropped if stored. When the unique key still refuses a row (an event
+   * looked up first and dropped if stored. When the registry still refuses an id (an event
    * stored by an earlier process), all the batch's ids are looked up and the rest copied again;
    * after one such refusal, later batches look everything up first rather than waste a COPY.
    */
@@ -566,7 +572,8 @@ export class Importer {
       ? batch.rowStarts.map((_, i) => i)
       : batch.maybeStored;
     if (suspects.length > 0) await this.markStored(batch, suspects);
-    if (await repo.copyIntoActivities(this.client, batch.copyBody(), true, this.midstream)) return;
+    await this.partitions.ensure(this.client, batch.keptMonths());
+    if (await repo.copyFacts(this.client, batch.copyBodies(), true, this.midstream)) return;
     if (this.expectStoredDuplicates)
       throw new Error('duplicate event ids remained after removing the stored ones');
     this.expectStoredDuplicates = true;
@@ -574,14 +581,16 @@ export class Importer {
       batch,
       batch.rowStarts.map((_, i) => i),
     );
-    if (!(await repo.copyIntoActivities(this.client, batch.copyBody(), true, this.midstream))) {
+    if (!(await repo.copyFacts(this.client, batch.copyBodies(), true, this.midstream))) {
       throw new Error('duplicate event ids remained after removing the stored ones');
     }
   }
 
   private async copyBulkBatch(batch: Batch): Promise<void> {
-    if (batch.rows.count > 0)
-      await repo.copyIntoActivities(this.client, batch.encoder.finish(), false, this.midstream);
+    if (batch.rows.count > 0) {
+      await this.partitions.ensure(this.client, batch.keptMonths());
+      await repo.copyFacts(this.client, batch.copyBodies(), false, this.midstream);
+    }
     if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
   }
 
@@ -613,6 +622,7 @@ export class Importer {
   private async abandon(error: unknown): Promise<void> {
     await this.lastWrite()?.catch(() => undefined);
     await this.client.query('ROLLBACK').catch(() => undefined);
+    this.partitions.afterRollback();
     const message = error instanceof Error ? error.message : String(error);
     const sealed = this.writing.flatMap((w) => w.batch.slices);
     const pending = [...this.batch.slices, ...sealed, ...(this.open?.slices ?? [])];
