@@ -10,7 +10,12 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { serverUrl } from '../../db/servers.js';
 import { hashFile } from '../importer/data-file.js';
 import { acquireImportLock } from '../importer/importer.repository.js';
-import { createMonthPartition, partitionName, storedMonths } from '../importer/month-partitions.js';
+import {
+  createMonthPartition,
+  formatMonth,
+  partitionName,
+  storedMonths,
+} from '../importer/month-partitions.js';
 
 /**
  * Retention: a month's facts written to a compressed CSV file in the archive folder, then its
