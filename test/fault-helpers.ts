@@ -178,13 +178,26 @@ export interface CliRun {
 
 const CLI = path.resolve('src/modules/importer/importer.cli.ts');
 const FAULT_CLI = path.resolve('test/fault-import-cli.ts');
+const RETENTION_CLI = path.resolve('src/modules/retention/retention.cli.ts');
+const FAULT_RETENTION_CLI = path.resolve('test/fault-retention-cli.ts');
 const running = new Set<ChildProcess>();
 
 /** Runs the import CLI (`npm run import`) on `target` in its own process. */
 export function runImportCli(target: string, env: Record<string, string>): Promise<CliRun> {
   // IMPORTER_CRASH_AT is read by the test-only entry; the shipped CLI knows nothing of it.
-  const entry = env.IMPORTER_CRASH_AT ? FAULT_CLI : CLI;
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, target], {
+  return runCli(env.IMPORTER_CRASH_AT ? FAULT_CLI : CLI, [target], env);
+}
+
+/**
+ * Runs `npm run archive` or `npm run restore` (args: ['archive', '--before', 'YYYY-MM'] or
+ * ['restore', 'YYYY-MM']) in its own process; RETENTION_CRASH_AT=<n> kills it at its n-th commit.
+ */
+export function runRetentionCli(args: string[], env: Record<string, string>): Promise<CliRun> {
+  return runCli(env.RETENTION_CRASH_AT ? FAULT_RETENTION_CLI : RETENTION_CLI, args, env);
+}
+
+function runCli(entry: string, args: string[], env: Record<string, string>): Promise<CliRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

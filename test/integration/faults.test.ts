@@ -17,6 +17,7 @@ import { listImportFiles } from '../../src/modules/importer/data-file.js';
 import { Importer } from '../../src/modules/importer/importer.js';
 import { importWithRetries } from '../../src/modules/importer/retry.js';
 import { startService, type Service } from '../../src/service.js';
+import { storedMonths } from '../../src/modules/importer/month-partitions.js';
 import {
   cleanImportFigures,
   cliStatuses,
@@ -78,7 +79,7 @@ interface Crash {
   when: string;
   /** Import batches committed before the kill (the data version), when deterministic. */
   committed?: number;
-  then?: (partial: Figures, files: string[]) => Promise<void>;
+  then?: (partial: Figures, files: string[], url: string) => Promise<void>;
 }
 
 const CRASHES: Crash[] = [
@@ -90,6 +91,21 @@ const CRASHES: Crash[] = [
       expect(partial.factsDigest).toBe('no facts');
       for (const run of partial.ledger)
         expect(run).toMatchObject({ status: 'running', rows_read: 0 });
+    },
+  },
+  {
+    at: 'partition-attached:1',
+    when: "while a month's new partition is attached, before its first rows",
+    committed: 0,
+    then: async (partial, _files, url) => {
+      expect(partial.factsDigest).toBe('no facts');
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        expect(await storedMonths(client)).toEqual([]); // the schema the migrations made
+      } finally {
+        await client.end();
+      }
     },
   },
   { at: 'copy-midstream:3', when: 'inside a COPY, half its rows sent', committed: 2 },
@@ -132,7 +148,7 @@ describe('when the importing process is killed (SIGKILL) at a point of a multi-f
         const partial = await expectConsistent(db.url);
         expect(partial.ledger.filter((r) => r.status === 'done').length).toBeLessThan(3);
         if (committed !== undefined) expect(await dataVersion(db.url)).toBe(committed);
-        await then?.(partial, threeFiles.files);
+        await then?.(partial, threeFiles.files, db.url);
 
         const resumed = await runImportCli(threeFiles.dir, env);
         expect(resumed.code, resumed.stderr).toBe(0);

@@ -71,12 +71,6 @@ export async function prepareImportSession(client: pg.Client): Promise<void> {
 
 const UNIQUE_VIOLATION = '23505';
 
-/** A batch's rows encoded for COPY: the facts, and the same rows' event ids alone. */
-export interface CopyBodies {
-  facts: Buffer;
-  ids: Buffer;
-}
-
 async function copyIn(
   client: pg.Client,
   target: string,
@@ -96,22 +90,15 @@ async function copyIn(
 }
 
 /**
- * COPYs a batch's ids into the registry event_ids, then its facts into activities, inside a
- * savepoint. Returns false, with the savepoint rolled back, when an event_id is already stored
- * (the caller then removes the duplicates and copies again); the registry's unique key never
- * admits one. During a bulk load (`keyed` false) the registry has no key to refuse a row, so no
- * savepoint: two round trips fewer a batch.
+ * COPYs a batch's ids into the registry event_ids, inside a savepoint. Returns false, with the
+ * savepoint rolled back, when one is already stored (the caller then removes the duplicates and
+ * copies again); the registry's unique key never admits one. During a bulk load (`keyed` false)
+ * the registry has no key to refuse an id, so no savepoint: two round trips fewer a batch.
  */
-export async function copyFacts(
-  client: pg.Client,
-  bodies: CopyBodies,
-  keyed = true,
-  midstream?: () => Promise<void>,
-): Promise<boolean> {
+export async function copyIds(client: pg.Client, body: Buffer, keyed = true): Promise<boolean> {
   if (keyed) await client.query('SAVEPOINT batch_copy');
   try {
-    await copyIn(client, 'event_ids (event_id)', bodies.ids);
-    await copyIn(client, `activities (${ACTIVITY_COLUMNS.join(', ')})`, bodies.facts, midstream);
+    await copyIn(client, 'event_ids (event_id)', body);
     if (keyed) await client.query('RELEASE SAVEPOINT batch_copy');
     return true;
   } catch (error) {
@@ -119,6 +106,15 @@ export async function copyFacts(
     await client.query('ROLLBACK TO SAVEPOINT batch_copy');
     return false;
   }
+}
+
+/** COPYs encoded rows into activities (their months' partitions exist). */
+export async function copyActivities(
+  client: pg.Client,
+  body: Buffer,
+  midstream?: () => Promise<void>,
+): Promise<void> {
+  await copyIn(client, `activities (${ACTIVITY_COLUMNS.join(', ')})`, body, midstream);
 }
 
 /**

@@ -572,8 +572,7 @@ export class Importer {
       ? batch.rowStarts.map((_, i) => i)
       : batch.maybeStored;
     if (suspects.length > 0) await this.markStored(batch, suspects);
-    await this.partitions.ensure(this.client, batch.keptMonths());
-    if (await repo.copyFacts(this.client, batch.copyBodies(), true, this.midstream)) return;
+    if (await this.copyRows(batch, true)) return;
     if (this.expectStoredDuplicates)
       throw new Error('duplicate event ids remained after removing the stored ones');
     this.expectStoredDuplicates = true;
@@ -581,17 +580,25 @@ export class Importer {
       batch,
       batch.rowStarts.map((_, i) => i),
     );
-    if (!(await repo.copyFacts(this.client, batch.copyBodies(), true, this.midstream))) {
+    if (!(await this.copyRows(batch, true)))
       throw new Error('duplicate event ids remained after removing the stored ones');
-    }
   }
 
   private async copyBulkBatch(batch: Batch): Promise<void> {
-    if (batch.rows.count > 0) {
-      await this.partitions.ensure(this.client, batch.keptMonths());
-      await repo.copyFacts(this.client, batch.copyBodies(), false, this.midstream);
-    }
+    if (batch.rows.count > 0) await this.copyRows(batch, false);
     if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
+  }
+
+  /**
+   * The batch's rows not marked duplicate: ids into the registry, then (unless it refused one)
+   * their months' partitions, then the facts. False when the registry refused an id.
+   */
+  private async copyRows(batch: Batch, keyed: boolean): Promise<boolean> {
+    const bodies = batch.copyBodies();
+    if (!(await repo.copyIds(this.client, bodies.ids, keyed))) return false;
+    await this.partitions.ensure(this.client, batch.keptMonths());
+    await repo.copyActivities(this.client, bodies.facts, this.midstream);
+    return true;
   }
 
   /** Marks as duplicates the given rows whose event ids are already stored. */
