@@ -32,6 +32,7 @@ describe('loadConfig: defaults', () => {
       watchDataDir: true,
       fileSettleMs: 10_000,
       shutdownTimeoutMs: 10_000,
+      archiveDir: './archive',
     });
   });
 
@@ -86,6 +87,7 @@ describe('loadConfig: valid values', () => {
       WATCH_DATA_DIR: 'false',
       FILE_SETTLE_MS: '2500',
       SHUTDOWN_TIMEOUT_MS: '30000',
+      ARCHIVE_DIR: ' /var/archive ',
     });
     expect(config).toEqual({
       port: 3000,
@@ -106,6 +108,7 @@ describe('loadConfig: valid values', () => {
       watchDataDir: false,
       fileSettleMs: 2500,
       shutdownTimeoutMs: 30_000,
+      archiveDir: '/var/archive',
     });
   });
 
