@@ -6,6 +6,7 @@
 -- checked inside one shard. Month partitions attached later are distributed with their parent.
 SELECT create_distributed_table('activities', 'event_id');
 SELECT create_distributed_table('event_ids', 'event_id', colocate_with => 'activities');
+SELECT create_distributed_table('event_ids_staged', 'event_id', colocate_with => 'activities');
 SELECT create_distributed_table('activities_pending', 'event_id', colocate_with => 'activities');
 
 -- Rollups by merchant: each (merchant, month) lives in one shard, so counts stay exact.

@@ -5,13 +5,18 @@
 -- dropped and month ranges read only their partitions. A unique key on a partitioned table must
 -- hold the partition key, so "an event_id is stored at most once, in any month" moves to the id
 -- registry event_ids, which keeps the ids of archived months too.
-CREATE TABLE event_ids (event_id uuid NOT NULL);
-INSERT INTO event_ids SELECT event_id FROM activities;
--- An interrupted bulk load left the key off; it stays off on the registry for the next import.
+CREATE TABLE event_ids (event_id uuid PRIMARY KEY);
+-- Bulk loads stage the ids of the rows they copy here, unkeyed, and merge them into event_ids in
+-- one sorted pass when they settle: the registry never loses its key, even after a crash.
+CREATE TABLE event_ids_staged (event_id uuid NOT NULL);
+-- An interrupted bulk load left activities without its key; its ids (all distinct) are staged,
+-- for the next import to finish that load.
 DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'activities_pkey') THEN
-    ALTER TABLE event_ids ADD CONSTRAINT event_ids_pkey PRIMARY KEY (event_id);
+    INSERT INTO event_ids SELECT event_id FROM activities;
+  ELSE
+    INSERT INTO event_ids_staged SELECT event_id FROM activities;
   END IF;
 END $$;
 
@@ -55,4 +60,4 @@ CREATE TABLE activities (LIKE activities_partitioned INCLUDING DEFAULTS);
 INSERT INTO activities SELECT * FROM activities_partitioned;
 DROP TABLE activities_partitioned;
 ALTER TABLE activities ADD CONSTRAINT activities_pkey PRIMARY KEY (event_id);
-DROP TABLE event_ids;
+DROP TABLE event_ids, event_ids_staged;

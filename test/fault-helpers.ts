@@ -70,7 +70,7 @@ export interface Figures {
   ledger: LedgerRow[];
   /** md5 of every stored fact (all columns but the run), in event_id order. */
   factsDigest: string;
-  /** md5 of the id registry (event_ids), in order: with no month archived, the facts' ids. */
+  /** md5 of the ids in the registry and staged by a bulk load: with no month archived, the facts'. */
   registryDigest: string;
 }
 
@@ -104,7 +104,8 @@ export async function figuresOf(url: string): Promise<Figures> {
        FROM activities`,
     );
     const registry = await pool.query<{ md5: string | null }>(
-      `SELECT md5(string_agg(event_id::text, ',' ORDER BY event_id)) FROM event_ids`,
+      `SELECT md5(string_agg(event_id::text, ',' ORDER BY event_id))
+       FROM (SELECT event_id FROM event_ids UNION ALL SELECT event_id FROM event_ids_staged) AS ids`,
     );
     return {
       answers,

@@ -11,8 +11,9 @@ import type { MonthPartitions } from './month-partitions.js';
 import { statOrNull } from './data-file.js';
 
 /**
- * Bulk loads: the unique key of the id registry (event_ids) off while files load, rebuilt once at the end, and the
- * rows whose id may already be stored settled then (the Importer decides per row which those are).
+ * Bulk loads: the ids of the rows copied are staged, unkeyed, and merged into the registry
+ * (event_ids) in one sorted pass at the end, when the rows whose id may already be stored are
+ * settled too (the Importer decides per row which those are).
  */
 
 type RunCounts = repo.RunCounts;
@@ -20,13 +21,13 @@ type RunCounts = repo.RunCounts;
 /**
  * Bulk loads (see Importer): chosen when the files to import hold at least this many bytes and
  * the stored facts are at most BULK_MAX_STORED_RATIO times their rows. Below that, keeping the
- * key row by row costs less than rebuilding it over everything stored.
+ * key batch by batch costs less than one pass over the whole registry's index.
  */
 const BULK_MIN_BYTES = 64 << 20;
 const BULK_MAX_STORED_RATIO = 4;
 const CSV_BYTES_PER_ROW = 120;
 /**
- * A bulk load when an earlier one was interrupted (the key is still off), when asked, or, in
+ * A bulk load when an earlier one was interrupted (ids staged or rows pending), when asked, or, in
  * auto mode, when the files to import are large next to the stored facts.
  */
 export async function shouldBulkLoad(
@@ -50,20 +51,18 @@ export async function shouldBulkLoad(
 }
 
 /**
- * Turns the unique key off and teaches the filter every stored and pending id, so that a row
- * it has never seen is certainly new (maintaining the key row by row costs far more than one
- * rebuild at the end).
+ * Teaches the filter every stored, staged and pending id, so that a row it has never seen is
+ * certainly new and its id can be staged without a key to check it.
  */
 export async function startBulkLoad(client: pg.Client, staged: UuidBloom): Promise<void> {
-  await repo.dropUniqueKey(client);
   await repo.forEachKnownId(client, (bytes, offset) => staged.add(bytes, offset));
 }
 
 /**
- * Ends a bulk load in one transaction: rebuilds the unique key, then settles the pending rows
- * in arrival order (the first occurrence of an id not stored is inserted, with its rollups and
- * warnings; the others are duplicates) and moves their ledger counts. Interrupted, it rolls
- * back whole, the key stays off, and the next import finishes it. Returns each run's change.
+ * Ends a bulk load in one transaction: merges the staged ids into the registry, then settles the
+ * pending rows in arrival order (the first occurrence of an id not stored is inserted, with its
+ * rollups and warnings; the others are duplicates) and moves their ledger counts. Interrupted, it
+ * rolls back whole, and the next import finishes it. Returns each run's change.
  */
 export async function settleBulkLoad(
   client: pg.Client,
@@ -72,7 +71,7 @@ export async function settleBulkLoad(
   checkpoint?: ImportOptions['checkpoint'],
 ): Promise<Map<number, RunCounts>> {
   await client.query('BEGIN');
-  await repo.restoreUniqueKey(client);
+  await repo.mergeStagedIds(client);
   await repo.collectSettledRows(client);
   const changes = new Map<number, RunCounts>();
   const changeOf = (runId: number): RunCounts => {

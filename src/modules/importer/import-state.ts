@@ -274,39 +274,54 @@ export class Batch {
   }
 
   /**
-   * The COPY bodies of the rows not marked duplicate, in event_id order: their facts (for
-   * activities) and their ids alone (for the registry event_ids). Sorted keys go into the
-   * registry's unique index in sequence instead of at random, which is much cheaper.
+   * The COPY bodies of the rows not marked duplicate: their facts (for activities) and their ids
+   * alone (for the registry event_ids). `sorted`: in event_id order, so that the registry's unique
+   * index takes them in sequence instead of at random, which is much cheaper; a bulk load, whose
+   * key is off, keeps arrival order and copies the facts as encoded.
    */
-  copyBodies(): { facts: Buffer; ids: Buffer } {
-    const source = this.encoder.buffer;
-    const count = this.rows.count;
-    // Sort by the first 32 bits of the UUID (enough for page locality), index packed in the low bits.
-    const keys = new Float64Array(count);
-    let kept = 0;
-    for (let i = 0; i < count; i++) {
-      if (this.rows.duplicate[i] === 1) continue;
-      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i;
-    }
-    const order = keys.subarray(0, kept).sort();
-    if (this.body.length < this.encoder.length + 2)
-      this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
-    const idsLength = COPY_HEADER_BYTES + kept * ID_ROW_BYTES + COPY_TRAILER.length;
+  copyBodies(sorted: boolean): { facts: Buffer; ids: Buffer } {
+    const order = sorted ? this.keptInIdOrder() : this.rowStarts.map((_, i) => i);
+    const idsLength = COPY_HEADER_BYTES + order.length * ID_ROW_BYTES + COPY_TRAILER.length;
     if (this.idsBody.length < idsLength) this.idsBody = Buffer.allocUnsafe(idsLength);
-    const body = this.body;
+    const source = this.encoder.buffer;
     const ids = this.idsBody;
-    let offset = source.copy(body, 0, 0, COPY_HEADER_BYTES);
     let idsOffset = source.copy(ids, 0, 0, COPY_HEADER_BYTES);
-    for (const key of order) {
-      const i = key % ROW_INDEX_SPAN;
+    for (const i of order) {
       const start = this.rowStarts[i] as number;
-      offset += source.copy(body, offset, start, this.rowStarts[i + 1] ?? this.encoder.length);
       idsOffset = ids.writeInt16BE(1, idsOffset); // one field, then event_id's length and bytes
       idsOffset += source.copy(ids, idsOffset, start + 2, start + UUID_OFFSET_IN_ROW + 16);
     }
-    offset += COPY_TRAILER.copy(body, offset);
     idsOffset += COPY_TRAILER.copy(ids, idsOffset);
-    return { facts: body.subarray(0, offset), ids: ids.subarray(0, idsOffset) };
+    const facts = sorted ? this.factsInOrder(order) : this.encoder.finish();
+    return { facts, ids: ids.subarray(0, idsOffset) };
+  }
+
+  /** The rows not marked duplicate, by the first 32 bits of their UUID (enough for page locality). */
+  private keptInIdOrder(): number[] {
+    const source = this.encoder.buffer;
+    const keys = new Float64Array(this.rows.count);
+    let kept = 0;
+    for (let i = 0; i < this.rows.count; i++) {
+      if (this.rows.duplicate[i] === 1) continue;
+      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i;
+    }
+    return Array.from(keys.subarray(0, kept).sort(), (key) => key % ROW_INDEX_SPAN);
+  }
+
+  private factsInOrder(order: number[]): Buffer {
+    if (this.body.length < this.encoder.length + 2)
+      this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
+    const source = this.encoder.buffer;
+    let offset = source.copy(this.body, 0, 0, COPY_HEADER_BYTES);
+    for (const i of order)
+      offset += source.copy(
+        this.body,
+        offset,
+        this.rowStarts[i],
+        this.rowStarts[i + 1] ?? this.encoder.length,
+      );
+    offset += COPY_TRAILER.copy(this.body, offset);
+    return this.body.subarray(0, offset);
   }
 
   reset(): void {

@@ -92,13 +92,13 @@ async function copyIn(
 /**
  * COPYs a batch's ids into the registry event_ids, inside a savepoint. Returns false, with the
  * savepoint rolled back, when one is already stored (the caller then removes the duplicates and
- * copies again); the registry's unique key never admits one. During a bulk load (`keyed` false)
- * the registry has no key to refuse an id, so no savepoint: two round trips fewer a batch.
+ * copies again); the registry's unique key never admits one. A bulk load (`keyed` false) stages
+ * them in event_ids_staged instead, which has no key: no savepoint, two round trips fewer a batch.
  */
 export async function copyIds(client: pg.Client, body: Buffer, keyed = true): Promise<boolean> {
   if (keyed) await client.query('SAVEPOINT batch_copy');
   try {
-    await copyIn(client, 'event_ids (event_id)', body);
+    await copyIn(client, `${keyed ? 'event_ids' : 'event_ids_staged'} (event_id)`, body);
     if (keyed) await client.query('RELEASE SAVEPOINT batch_copy');
     return true;
   } catch (error) {
@@ -413,16 +413,16 @@ export async function listRejects(
   return result.rows;
 }
 
-// Bulk loads (importer.ts): the registry's unique key is off while the rows stream in and is
-// rebuilt once. Answers never read the registry, and activities keeps serving.
+// Bulk loads (importer.ts): ids are staged unkeyed while the rows stream in and merged into the
+// registry in one sorted pass at the end. Answers never read the registry or the staged ids.
 
-/** True while the unique key is off: a bulk load was interrupted and must be finished first. */
+/** True while a bulk load left staged ids or pending rows: it must be finished first. */
 export async function bulkLoadUnfinished(client: pg.Client): Promise<boolean> {
-  const result = await client.query<{ off: boolean }>(
-    `SELECT NOT EXISTS (SELECT 1 FROM pg_constraint
-                        WHERE conrelid = 'event_ids'::regclass AND contype = 'p') AS off`,
+  const result = await client.query<{ unfinished: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM event_ids_staged) OR EXISTS (SELECT 1 FROM activities_pending)
+       AS unfinished`,
   );
-  return result.rows[0]?.off ?? false;
+  return result.rows[0]?.unfinished ?? false;
 }
 
 /** About how many ids are stored, from the registry's size on disk (44 bytes a tuple). */
@@ -431,10 +431,6 @@ export async function estimatedStoredRows(client: pg.Client): Promise<number> {
     `SELECT (pg_relation_size('event_ids') / 44)::float8 AS rows`,
   );
   return result.rows[0]?.rows ?? 0;
-}
-
-export async function dropUniqueKey(client: pg.Client): Promise<void> {
-  await client.query('ALTER TABLE event_ids DROP CONSTRAINT IF EXISTS event_ids_pkey');
 }
 
 const ID_TUPLE_BYTES = 22; // binary COPY: field count (2), length (4), uuid (16)
@@ -446,7 +442,8 @@ export async function forEachKnownId(
   visit: (bytes: Buffer, offset: number) => void,
 ): Promise<void> {
   const stream = client.query(
-    copyTo(`COPY (SELECT event_id FROM event_ids UNION ALL SELECT event_id FROM activities_pending)
+    copyTo(`COPY (SELECT event_id FROM event_ids UNION ALL SELECT event_id FROM event_ids_staged
+            UNION ALL SELECT event_id FROM activities_pending)
             TO STDOUT (FORMAT binary)`),
   );
   let carry: Buffer = Buffer.alloc(0);
@@ -473,13 +470,16 @@ export async function copyIntoPending(client: pg.Client, body: Buffer): Promise<
 }
 
 /**
- * Builds the registry's unique key over every stored id in one sort: far cheaper than maintaining it row by
- * row. maintenance_work_mem (server memory, for this build only; the parallel workers share it)
- * is sized so that the sort of all ids stays in memory.
+ * Moves the staged ids into the registry in one sorted pass: each of its index pages is written
+ * once, not once per batch. They are distinct, and new to the registry (the importer staged only
+ * ids its filter of every known id had never seen), so the key refuses none.
  */
-export async function restoreUniqueKey(client: pg.Client): Promise<void> {
-  await client.query(`SET LOCAL maintenance_work_mem = '1GB'`);
-  await client.query('ALTER TABLE event_ids ADD CONSTRAINT event_ids_pkey PRIMARY KEY (event_id)');
+export async function mergeStagedIds(client: pg.Client): Promise<void> {
+  await client.query(`SET LOCAL work_mem = '256MB'`);
+  await client.query(
+    'INSERT INTO event_ids SELECT event_id FROM event_ids_staged ORDER BY event_id',
+  );
+  await client.query('TRUNCATE event_ids_staged');
 }
 
 /**
@@ -530,7 +530,8 @@ export async function readSettledRows(
 export async function insertSettledRows(client: pg.Client): Promise<void> {
   const columns = ACTIVITY_COLUMNS.join(', ');
   await client.query(
-    `INSERT INTO event_ids SELECT p.event_id FROM activities_pending p JOIN settled USING (seq)`,
+    `INSERT INTO event_ids SELECT p.event_id FROM activities_pending p JOIN settled USING (seq)
+     ORDER BY p.event_id`,
   );
   await client.query(
     `INSERT INTO activities (${columns})

@@ -57,7 +57,8 @@ type RunCounts = repo.RunCounts;
  * is filled. Batches (spanning small files, or cutting big ones) are committed in transactions of
  * `batchRows` rows: the facts, the rollup deltas, the rejects and the ledger progress of every
  * file in them. An interruption leaves everything consistent and the next run resumes after the
- * last commit. Large imports are bulk loads: the unique key off, rebuilt at the end.
+ * last commit. Large imports are bulk loads: ids staged unkeyed, merged into the registry at the
+ * end.
  */
 export class Importer {
   private client!: pg.Client;
@@ -404,7 +405,7 @@ export class Importer {
   /**
    * Bulk loads: a row whose id the filter has never seen is new for sure and stays, bound for
    * activities; any other is a duplicate when its id is in a recent batch, and otherwise (an
-   * older duplicate, or a rare false positive) waits in activities_pending for the rebuilt key
+   * older duplicate, or a rare false positive) waits in activities_pending for the merged registry
    * to settle it.
    */
   private stageForBulkLoad(
@@ -419,7 +420,7 @@ export class Importer {
     const idOffset = start + UUID_OFFSET_IN_ROW;
     if (this.staged.add(buffer, idOffset)) {
       // A repeat of a row of the last few batches is a duplicate for sure, whatever that row
-      // turns out to be: only the others need the rebuilt key.
+      // turns out to be: only the others need the merged registry.
       if (this.seenRecently(buffer, idOffset)) {
         counts.rowsDuplicate += 1;
         return false;
@@ -594,7 +595,7 @@ export class Importer {
    * their months' partitions, then the facts. False when the registry refused an id.
    */
   private async copyRows(batch: Batch, keyed: boolean): Promise<boolean> {
-    const bodies = batch.copyBodies();
+    const bodies = batch.copyBodies(keyed);
     if (!(await repo.copyIds(this.client, bodies.ids, keyed))) return false;
     await this.partitions.ensure(this.client, batch.keptMonths());
     await repo.copyActivities(this.client, bodies.facts, this.midstream);
