@@ -470,16 +470,27 @@ export async function copyIntoPending(client: pg.Client, body: Buffer): Promise<
 }
 
 /**
- * Moves the staged ids into the registry in one sorted pass: each of its index pages is written
- * once, not once per batch. They are distinct, and new to the registry (the importer staged only
- * ids its filter of every known id had never seen), so the key refuses none.
+ * Makes the staged ids part of the registry by building the registry anew beside the old one:
+ * the old ids join the staged ones, one sort builds the unique key over them all, and the tables
+ * swap names, in the caller's transaction. One index build is far cheaper than inserting each id
+ * into the old index (it was twice the whole load's time on 5 M rows). The staged ids are
+ * distinct and new (the importer staged only ids its filter of every known id had never seen), so
+ * the key refuses none. maintenance_work_mem (server memory, this build only) keeps the sort in
+ * memory.
  */
 export async function mergeStagedIds(client: pg.Client): Promise<void> {
-  await client.query(`SET LOCAL work_mem = '256MB'`);
+  await client.query(`SET LOCAL maintenance_work_mem = '1GB'`);
+  await client.query('INSERT INTO event_ids_staged SELECT event_id FROM event_ids');
   await client.query(
-    'INSERT INTO event_ids SELECT event_id FROM event_ids_staged ORDER BY event_id',
+    'ALTER TABLE event_ids_staged ADD CONSTRAINT event_ids_next_pkey PRIMARY KEY (event_id)',
   );
-  await client.query('TRUNCATE event_ids_staged');
+  await client.query('DROP TABLE event_ids');
+  await client.query('ALTER TABLE event_ids_staged RENAME TO event_ids');
+  await client.query(
+    'ALTER TABLE event_ids RENAME CONSTRAINT event_ids_next_pkey TO event_ids_pkey',
+  );
+  // As the migration creates it (migrations/1700000000004_month-partitions.sql).
+  await client.query('CREATE TABLE event_ids_staged (event_id uuid NOT NULL)');
 }
 
 /**
