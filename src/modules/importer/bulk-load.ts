@@ -50,6 +50,12 @@ export async function shouldBulkLoad(
   return storedRows <= (incomingBytes / CSV_BYTES_PER_ROW) * BULK_MAX_STORED_RATIO;
 }
 
+/** About how many ids a bulk load's filter will hold: those stored and those of the files. */
+export async function expectedIds(client: pg.Client, sizes: number[]): Promise<number> {
+  const incomingBytes = sizes.reduce((a, b) => a + b, 0);
+  return (await repo.estimatedStoredRows(client)) + incomingBytes / CSV_BYTES_PER_ROW;
+}
+
 /**
  * Teaches the filter every stored, staged and pending id, so that a row it has never seen is
  * certainly new and its id can be staged without a key to check it.

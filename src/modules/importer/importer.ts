@@ -23,7 +23,7 @@ import { emptyRowFacts, type RowFacts } from './batch-rollups.js';
 import { cutToBytes } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
-import { settleBulkLoad, shouldBulkLoad, startBulkLoad } from './bulk-load.js';
+import { expectedIds, settleBulkLoad, shouldBulkLoad, startBulkLoad } from './bulk-load.js';
 import { loadFacts, type ParsedChunk } from './parsed-chunk.js';
 import { hashFile, judgeEnd, readHeader, statOrNull, type ChunkPosition } from './data-file.js';
 import type { FileOutcome, ImportOptions, ImportProgress } from './import-types.js';
@@ -75,7 +75,7 @@ export class Importer {
    * recent rows in memory, so the database rarely has to refuse one (which costs a second COPY).
    */
   private readonly recentIds: UuidSet[];
-  private readonly staged = new UuidBloom();
+  private staged = new UuidBloom();
   private readonly known = new KnownPresence();
   private readonly partitions: MonthPartitions;
   private connectionError: Error | null = null;
@@ -139,7 +139,10 @@ export class Importer {
         bytesTotal: sizes.reduce((a, b) => a + b, 0),
       };
       this.bulk = await shouldBulkLoad(this.client, this.pool, files, sizes, this.options.bulkLoad);
-      if (this.bulk) await startBulkLoad(this.client, this.staged);
+      if (this.bulk) {
+        this.staged = new UuidBloom(await expectedIds(this.client, sizes));
+        await startBulkLoad(this.client, this.staged);
+      }
       const outcomes: Array<FileOutcome | RunState> = [];
       for (const file of files) outcomes.push(await this.importOne(file));
       await this.sealBatch(true);

@@ -109,17 +109,27 @@ export function uuidText(bytes: Buffer, offset: number): string {
 }
 
 /**
- * A blocked Bloom filter of UUIDs (four bits inside one 64-byte block, so one cache miss a lookup),
- * fixed at 16 MiB whatever the data size. It remembers every id this importer has staged, so a
- * batch can look up in the database just the few ids that may be stored already, instead of all.
- * False positives cost a lookup, never a wrong answer; about 0.5% at 10 M ids.
+ * A blocked Bloom filter of UUIDs (four bits inside one 64-byte block, so one cache miss a lookup)
+ * of 16 to 64 MiB: about 10 bits for each id it expects, within those bounds. It remembers every
+ * id this importer has staged, so a batch can look up in the database just the few ids that may
+ * be stored already, instead of all. False positives cost a lookup, never a wrong answer: about
+ * 0.5% at 10 bits an id; past 64 MiB (50 M ids) they grow, which keeps the importer's memory flat.
  */
 export class UuidBloom {
-  private static readonly BLOCKS = 1 << 18; // 2^18 blocks x 512 bits = 16 MiB
-  private readonly bits = new Uint32Array(UuidBloom.BLOCKS * 16);
+  private static readonly MIN_BLOCKS = 1 << 18; // 2^18 blocks x 512 bits = 16 MiB
+  private static readonly MAX_BLOCKS = 1 << 20; // 64 MiB
+  private readonly blocks: number;
+  private readonly bits: Uint32Array;
   /** The four words of the block the id maps to (set by `locate`; one cache line). */
   private readonly at = new Int32Array(4);
   private readonly masks = new Int32Array(4);
+
+  constructor(expectedIds = 0) {
+    let blocks = UuidBloom.MIN_BLOCKS;
+    while (blocks < UuidBloom.MAX_BLOCKS && blocks * 512 < expectedIds * 10) blocks *= 2;
+    this.blocks = blocks;
+    this.bits = new Uint32Array(blocks * 16);
+  }
 
   /**
    * Adds the id; returns whether it may have been added before (false: certainly new). One pass
@@ -153,7 +163,7 @@ export class UuidBloom {
     const w1 = bytes.readUInt32BE(offset + 4);
     const w2 = bytes.readUInt32BE(offset + 8);
     const w3 = bytes.readUInt32BE(offset + 12);
-    const base = ((Math.imul(w0 ^ w3, 0x9e3779b1) >>> 0) & (UuidBloom.BLOCKS - 1)) * 16;
+    const base = ((Math.imul(w0 ^ w3, 0x9e3779b1) >>> 0) & (this.blocks - 1)) * 16;
     this.bit(0, base, w1 & 511);
     this.bit(1, base, w2 & 511);
     this.bit(2, base, w3 & 511);
