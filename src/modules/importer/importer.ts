@@ -594,8 +594,9 @@ export class Importer {
   }
 
   /**
-   * The batch's rows not marked duplicate: ids into the registry, then (unless it refused one)
-   * their months' partitions, then the facts. False when the registry refused an id.
+   * The batch's rows not marked duplicate: ids into the registry (a bulk load: into its staging
+   * table), then, unless the registry refused one, their months' partitions and the facts. False
+   * when the registry refused an id.
    */
   private async copyRows(batch: Batch, keyed: boolean): Promise<boolean> {
     const bodies = batch.copyBodies(keyed);
