@@ -23,8 +23,8 @@ const IDS = Array.from(
   { length: 24 },
   (_, i) => `${(i + 1).toString(16).padStart(8, '0')}-aaaa-4bbb-8ccc-${'d'.repeat(12)}`,
 );
-/** 2023-11 to 2025-02: across two year ends. */
-const MONTHS = [202311, 202312, 202401, 202402, 202412, 202501, 202502];
+/** Across two year ends, and the first and last years the contract accepts. */
+const MONTHS = [101, 202311, 202312, 202401, 202402, 202412, 202501, 202502, 999912];
 
 interface Row {
   id: number;
@@ -70,7 +70,7 @@ function csvLine(r: Row): string {
   const id = IDS[r.id] as string;
   const text =
     r.spelling === 'upper' ? id.toUpperCase() : r.spelling === 'padded' ? `  ${id} ` : id;
-  const year = Math.floor(r.month / 100);
+  const year = String(Math.floor(r.month / 100)).padStart(4, '0');
   const mm = String(r.month % 100).padStart(2, '0');
   return `${text},MRC-000001,${year}-${mm}-15T12:00:00,POS,CARD_TRANSACTION,10.00,SUCCESS,POS,Lagos,STARTER`;
 }

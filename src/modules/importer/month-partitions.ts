@@ -7,18 +7,15 @@ import type pg from 'pg';
  * ACCESS EXCLUSIVE. Both run inside the caller's transaction, so a rollback removes the month.
  */
 
-export const partitionName = (month: number): string =>
-  `activities_${Math.floor(month / 100)}_${String(month % 100).padStart(2, '0')}`;
-
+/** yyyymm → 'YYYY-MM', the year in four digits (years 0001–9999 are valid). */
 export const formatMonth = (month: number): string =>
-  `${Math.floor(month / 100)}-${String(month % 100).padStart(2, '0')}`;
+  `${String(Math.floor(month / 100)).padStart(4, '0')}-${String(month % 100).padStart(2, '0')}`;
+
+export const partitionName = (month: number): string =>
+  `activities_${formatMonth(month).replace('-', '_')}`;
 
 /** The first instant of a yyyymm month, UTC, as PostgreSQL reads it. */
-export function monthStart(month: number): string {
-  const year = Math.floor(month / 100);
-  const mm = String(month % 100).padStart(2, '0');
-  return `${String(year).padStart(4, '0')}-${mm}-01 00:00:00+00`;
-}
+export const monthStart = (month: number): string => `${formatMonth(month)}-01 00:00:00+00`;
 
 export function nextMonth(month: number): number {
   return month % 100 === 12 ? month + 89 : month + 1;
