@@ -12,9 +12,14 @@ import { verifyAnswers } from './verify.js';
  * the same figures from the facts, over a month range. Archived months have no facts to compare:
  * by default the range starts after the last of them.
  */
-const { values } = parseArgs({
-  options: { from: { type: 'string' }, to: { type: 'string' } },
-});
+const USAGE = 'usage: npm run verify [-- --from YYYY-MM] [--to YYYY-MM]';
+let values: { from?: string; to?: string } = {};
+try {
+  ({ values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' } } }));
+} catch {
+  console.error(USAGE);
+  process.exit(2);
+}
 const asked = (text: string | undefined, name: string): number | undefined => {
   if (text === undefined) return undefined;
   const month = parseMonth(text);
