@@ -436,7 +436,7 @@ export async function estimatedStoredRows(client: pg.Client): Promise<number> {
 const ID_TUPLE_BYTES = 22; // binary COPY: field count (2), length (4), uuid (16)
 const COPY_HEADER_BYTES = 19;
 
-/** Calls `visit` with the 16 bytes of every stored and pending event id (binary COPY out). */
+/** Calls `visit` with the 16 bytes of every stored, staged and pending event id (binary COPY out). */
 export async function forEachKnownId(
   client: pg.Client,
   visit: (bytes: Buffer, offset: number) => void,
