@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFromProcess } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
-import { formatMonth, nextMonth } from '../importer/month-partitions.js';
-import { parseMonth } from './analytics.definitions.js';
+import { nextMonth } from '../importer/month-partitions.js';
+import { monthText, parseMonth } from './analytics.definitions.js';
 import { AnswerCache } from './analytics.cache.js';
 import { ALL_MONTHS } from './analytics.repository.js';
 import { verifyAnswers } from './verify.js';
@@ -46,7 +46,7 @@ try {
   };
   const inRange = archived.filter((m) => m >= range.from && m <= range.to);
   if (inRange.length > 0) {
-    const months = inRange.map(formatMonth).join(', ');
+    const months = inRange.map(monthText).join(', ');
     console.error(`months ${months} are archived: restore them or verify another range`);
     process.exitCode = 2;
   } else {

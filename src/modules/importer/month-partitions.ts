@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { monthText } from '../analytics/analytics.definitions.js';
 
 /**
  * The month partitions of activities (by event_at, UTC), one table per yyyymm month. A new month
@@ -7,15 +8,11 @@ import type pg from 'pg';
  * ACCESS EXCLUSIVE. Both run inside the caller's transaction, so a rollback removes the month.
  */
 
-/** yyyymm → 'YYYY-MM', the year in four digits (years 0001–9999 are valid). */
-export const formatMonth = (month: number): string =>
-  `${String(Math.floor(month / 100)).padStart(4, '0')}-${String(month % 100).padStart(2, '0')}`;
-
 export const partitionName = (month: number): string =>
-  `activities_${formatMonth(month).replace('-', '_')}`;
+  `activities_${monthText(month).replace('-', '_')}`;
 
 /** The first instant of a yyyymm month, UTC, as PostgreSQL reads it. */
-export const monthStart = (month: number): string => `${formatMonth(month)}-01 00:00:00+00`;
+export const monthStart = (month: number): string => `${monthText(month)}-01 00:00:00+00`;
 
 export function nextMonth(month: number): number {
   return month % 100 === 12 ? month + 89 : month + 1;

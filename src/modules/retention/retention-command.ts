@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfigFromProcess } from '../../config.js';
 import { openDatabase } from '../../db/database.js';
-import { parseMonth } from '../analytics/analytics.definitions.js';
-import { formatMonth } from '../importer/month-partitions.js';
+import { monthText, parseMonth } from '../analytics/analytics.definitions.js';
 import { archiveMonthsBefore, restoreMonth, type RetentionHooks } from './retention.js';
 
 const USAGE = 'usage: npm run archive -- --before YYYY-MM | npm run restore -- YYYY-MM';
@@ -37,11 +36,11 @@ export async function runRetentionCommand(
     if (command === 'archive') {
       const archived = await archiveMonthsBefore(database.url, config.archiveDir, month, hooks);
       for (const a of archived)
-        console.log(`${formatMonth(a.month)}: ${a.rows} rows → ${a.fileName} (${a.bytes} bytes)`);
+        console.log(`${monthText(a.month)}: ${a.rows} rows → ${a.fileName} (${a.bytes} bytes)`);
       console.log(`${archived.length} month(s) archived to ${config.archiveDir}`);
     } else {
       const restored = await restoreMonth(database.url, config.archiveDir, month, hooks);
-      console.log(`${formatMonth(month)}: ${restored.rows} rows restored`);
+      console.log(`${monthText(month)}: ${restored.rows} rows restored`);
     }
     return 0;
   } catch (error) {

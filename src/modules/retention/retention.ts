@@ -10,12 +10,8 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { serverUrl } from '../../db/servers.js';
 import { hashFile } from '../importer/data-file.js';
 import { acquireImportLock } from '../importer/importer.repository.js';
-import {
-  createMonthPartition,
-  formatMonth,
-  partitionName,
-  storedMonths,
-} from '../importer/month-partitions.js';
+import { monthText } from '../analytics/analytics.definitions.js';
+import { createMonthPartition, partitionName, storedMonths } from '../importer/month-partitions.js';
 
 /**
  * Retention: a month's facts written to a compressed CSV file in the archive folder, then its
@@ -119,7 +115,7 @@ export async function restoreMonth(
        ORDER BY archived_at, file_name`,
       [month],
     );
-    if (archives.rows.length === 0) throw new Error(`month ${formatMonth(month)} is not archived`);
+    if (archives.rows.length === 0) throw new Error(`month ${monthText(month)} is not archived`);
     for (const archive of archives.rows) {
       const actual = await hashFile(path.join(archiveDir, archive.fileName));
       if (actual !== archive.sha256)
