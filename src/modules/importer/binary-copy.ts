@@ -25,6 +25,10 @@ export const UUID_OFFSET_IN_ROW = 6;
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+/** The COPY header: signature, flags (4) and header extension length (4). */
+export const COPY_HEADER_BYTES = SIGNATURE.length + 8;
+/** A row of one uuid column: field count (2), field length (4), the 16 bytes. */
+export const UUID_ROW_BYTES = 2 + 4 + 16;
 /** Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01. */
 const PG_EPOCH_SECONDS = 946_684_800;
 const TWO_32 = 4_294_967_296;

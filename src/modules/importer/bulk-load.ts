@@ -11,9 +11,9 @@ import type { MonthPartitions } from './month-partitions.js';
 import { statOrNull } from './data-file.js';
 
 /**
- * Bulk loads: the ids of the rows copied are staged, unkeyed, and merged into the registry
- * (event_ids) in one sorted pass at the end, when the rows whose id may already be stored are
- * settled too (the Importer decides per row which those are).
+ * Bulk loads: the ids of the rows copied are staged, unkeyed; at the end the registry (event_ids)
+ * is built anew with them in one sort, and the rows whose id may already be stored are settled
+ * (the Importer decides per row which those are).
  */
 
 type RunCounts = repo.RunCounts;

@@ -1,5 +1,11 @@
 import type { FileOutcome } from './import-types.js';
-import { BinaryCopyEncoder, COPY_TRAILER, UUID_OFFSET_IN_ROW } from './binary-copy.js';
+import {
+  BinaryCopyEncoder,
+  COPY_HEADER_BYTES,
+  COPY_TRAILER,
+  UUID_OFFSET_IN_ROW,
+  UUID_ROW_BYTES,
+} from './binary-copy.js';
 import { BatchRows, MERCHANT_NUMBERS, RollupDeltaBuilder, splitPair } from './batch-rollups.js';
 import type * as repo from './importer.repository.js';
 import { WARNING_KINDS, type ColumnMap, type WarningKind } from './row-rules.js';
@@ -16,9 +22,6 @@ const MAX_PENDING_REJECT_BYTES = 8 << 20;
  * 53 exact bits of a float64, so a batch holds fewer than 2^21 rows.
  */
 const ROW_INDEX_SPAN = 2 ** 21;
-/** A binary COPY header (signature, flags, extension length) and a one-uuid row. */
-const COPY_HEADER_BYTES = 19;
-const ID_ROW_BYTES = 2 + 4 + 16;
 
 type RunCounts = repo.RunCounts;
 
@@ -277,11 +280,11 @@ export class Batch {
    * The COPY bodies of the rows not marked duplicate: their facts (for activities) and their ids
    * alone (for the registry event_ids). `sorted`: in event_id order, so that the registry's unique
    * index takes them in sequence instead of at random, which is much cheaper; a bulk load, whose
-   * key is off, keeps arrival order and copies the facts as encoded.
+   * ids go to an unkeyed staging table, keeps arrival order and copies the facts as encoded.
    */
   copyBodies(sorted: boolean): { facts: Buffer; ids: Buffer } {
     const order = sorted ? this.keptInIdOrder() : this.rowStarts.map((_, i) => i);
-    const idsLength = COPY_HEADER_BYTES + order.length * ID_ROW_BYTES + COPY_TRAILER.length;
+    const idsLength = COPY_HEADER_BYTES + order.length * UUID_ROW_BYTES + COPY_TRAILER.length;
     if (this.idsBody.length < idsLength) this.idsBody = Buffer.allocUnsafe(idsLength);
     const source = this.encoder.buffer;
     const ids = this.idsBody;

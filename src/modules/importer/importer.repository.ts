@@ -2,7 +2,12 @@ import pg from 'pg';
 import { serverUrl } from '../../db/servers.js';
 import { finished } from 'node:stream/promises';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { ACTIVITY_COLUMNS } from './binary-copy.js';
+import {
+  ACTIVITY_COLUMNS,
+  COPY_HEADER_BYTES,
+  UUID_OFFSET_IN_ROW,
+  UUID_ROW_BYTES,
+} from './binary-copy.js';
 import { splitPair, splitTriple, type RollupDelta, type RowFacts } from './batch-rollups.js';
 
 export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'rejected' | 'changed';
@@ -413,8 +418,8 @@ export async function listRejects(
   return result.rows;
 }
 
-// Bulk loads (importer.ts): ids are staged unkeyed while the rows stream in and merged into the
-// registry in one sorted pass at the end. Answers never read the registry or the staged ids.
+// Bulk loads (importer.ts): ids are staged unkeyed while the rows stream in, and the registry is
+// built anew with them at the end. Answers never read the registry or the staged ids.
 
 /** True while a bulk load left staged ids or pending rows: it must be finished first. */
 export async function bulkLoadUnfinished(client: pg.Client): Promise<boolean> {
@@ -433,9 +438,6 @@ export async function estimatedStoredRows(client: pg.Client): Promise<number> {
   return result.rows[0]?.rows ?? 0;
 }
 
-const ID_TUPLE_BYTES = 22; // binary COPY: field count (2), length (4), uuid (16)
-const COPY_HEADER_BYTES = 19;
-
 /** Calls `visit` with the 16 bytes of every stored, staged and pending event id (binary COPY out). */
 export async function forEachKnownId(
   client: pg.Client,
@@ -452,7 +454,8 @@ export async function forEachKnownId(
     const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
     let pos = Math.min(headerLeft, data.length);
     headerLeft -= pos;
-    for (; pos + ID_TUPLE_BYTES <= data.length; pos += ID_TUPLE_BYTES) visit(data, pos + 6);
+    for (; pos + UUID_ROW_BYTES <= data.length; pos += UUID_ROW_BYTES)
+      visit(data, pos + UUID_OFFSET_IN_ROW);
     carry = data.subarray(pos); // a cut tuple, or the 2-byte trailer at the end
   }
 }
