@@ -14,7 +14,7 @@ import type { FileOutcome, ImportOptions } from '../../src/modules/importer/impo
 import { startService } from '../../src/service.js';
 import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { answersOf } from '../fault-helpers.js';
-import { createTestDatabase, tempDir, testConfig, writeCsv } from '../helpers.js';
+import { createTestDatabase, HEADER, tempDir, testConfig, uuid, writeCsv } from '../helpers.js';
 
 async function importAll(
   database: Database,
@@ -101,6 +101,101 @@ describe('when dirty generated data is imported in small batches', () => {
     } finally {
       await single.close();
       await other.drop();
+    }
+  });
+});
+
+describe('when a later transaction of an import meets events stored by an earlier import', () => {
+  const row = (n: number, day: number): string =>
+    `${uuid(n)},MRC-${String(n % 5).padStart(6, '0')},2024-02-0${day}T10:00:00Z,POS,CARD_TRANSACTION,${n}.00,SUCCESS,POS,LAGOS,STARTER`;
+  const rows = (from: number, to: number, day: number): string[] =>
+    Array.from({ length: to - from }, (_, k) => row(from + k, day));
+
+  it('then that transaction rolls back, its files go on from their last commit, and every count is exact', async () => {
+    const handle = await createTestDatabase();
+    const reference = await createTestDatabase();
+    const database = await openDatabase({ databaseUrl: handle.url });
+    const single = await openDatabase({ databaseUrl: reference.url });
+    const [earlier, later, both] = [await tempDir(), await tempDir(), await tempDir()];
+    const files: Array<[string, string, string[]]> = [
+      [earlier, 'activities_20240201.csv', [HEADER, ...rows(1, 41, 1)]],
+      [later, 'activities_20240202.csv', [HEADER, ...rows(101, 161, 2)]],
+      [later, 'activities_20240203.csv', ['not,a,header', row(1, 3)]],
+      // Ids 11 to 20 were stored by the earlier import; they arrive in this import's fourth
+      // transaction (25 rows each), after this file's first rows were committed.
+      [
+        later,
+        'activities_20240204.csv',
+        [HEADER, ...rows(201, 231, 4), ...rows(11, 21, 4), ...rows(231, 241, 4)],
+      ],
+      [later, 'activities_20240205.csv', [HEADER, ...rows(301, 321, 5)]],
+    ];
+    for (const [dir, name, lines] of files) {
+      await writeCsv(dir, name, lines);
+      await writeCsv(both, name, lines);
+    }
+    try {
+      await importAll(database, earlier, 1000);
+      const outcomes = await importAll(database, later, 25, { copyBatchRows: 10 });
+      expect(outcomes.map((o) => [o.fileName, o.status, o.rowsInserted, o.rowsDuplicate])).toEqual([
+        ['activities_20240202.csv', 'done', 60, 0],
+        ['activities_20240203.csv', 'rejected', 0, 0],
+        ['activities_20240204.csv', 'done', 40, 10],
+        ['activities_20240205.csv', 'done', 20, 0],
+      ]);
+      const ledger = await database.pool.query(
+        `SELECT file_name, status, rows_read::int AS read, rows_inserted::int AS inserted,
+                rows_duplicate::int AS duplicate FROM import_runs ORDER BY id`,
+      );
+      expect(ledger.rows).toEqual([
+        {
+          file_name: 'activities_20240201.csv',
+          status: 'done',
+          read: 40,
+          inserted: 40,
+          duplicate: 0,
+        },
+        {
+          file_name: 'activities_20240202.csv',
+          status: 'done',
+          read: 60,
+          inserted: 60,
+          duplicate: 0,
+        },
+        {
+          file_name: 'activities_20240203.csv',
+          status: 'rejected',
+          read: 0,
+          inserted: 0,
+          duplicate: 0,
+        },
+        {
+          file_name: 'activities_20240204.csv',
+          status: 'done',
+          read: 50,
+          inserted: 40,
+          duplicate: 10,
+        },
+        {
+          file_name: 'activities_20240205.csv',
+          status: 'done',
+          read: 20,
+          inserted: 20,
+          duplicate: 0,
+        },
+      ]);
+      const stored = await database.pool.query<{ facts: number; ids: number }>(
+        `SELECT (SELECT count(*)::int FROM activities) AS facts,
+                (SELECT count(*)::int FROM event_ids) AS ids`,
+      );
+      expect(stored.rows[0]).toEqual({ facts: 160, ids: 160 });
+      await importAll(single, both, 1_000_000);
+      expect(await answersOf(database.pool)).toEqual(await answersOf(single.pool));
+    } finally {
+      await database.close();
+      await single.close();
+      await handle.drop();
+      await reference.drop();
     }
   });
 });

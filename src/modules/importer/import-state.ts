@@ -22,6 +22,8 @@ const MAX_PENDING_REJECT_BYTES = 8 << 20;
  * 53 exact bits of a float64, so a batch holds fewer than 2^21 rows.
  */
 const ROW_INDEX_SPAN = 2 ** 21;
+/** A one-uuid COPY row before its 16 bytes: one field, of 16 bytes. */
+const UUID_ROW_PREFIX = Buffer.from([0, 1, 0, 0, 0, 16]);
 
 type RunCounts = repo.RunCounts;
 
@@ -206,6 +208,86 @@ export class OpenTransaction {
   }
 }
 
+/**
+ * Ids of the rows copied into activities that the registry (event_ids) has not taken yet. They
+ * enter it in one sorted pass a transaction (Importer.registerIds): each pass into the registry's
+ * unique index sweeps most of its leaves, so one pass instead of one a batch is what keeps a day's
+ * cost from growing as fast as the store. Held as sorted runs, one a batch, for lookups.
+ */
+export class UnregisteredIds {
+  private bytes = Buffer.alloc(0);
+  /** Where each sorted run ends, in ids. */
+  private runEnds: number[] = [];
+  private static readonly CHUNK_IDS = 8192;
+  count = 0;
+
+  /** A batch's ids, as Batch.copyBodies wrote them: a COPY body of one-uuid rows in id order. */
+  addSortedRun(body: Buffer): void {
+    const n = (body.length - COPY_HEADER_BYTES - COPY_TRAILER.length) / UUID_ROW_BYTES;
+    if (this.bytes.length < (this.count + n) * 16) {
+      const grown = Buffer.allocUnsafe(Math.max((this.count + n) * 16, this.bytes.length * 2));
+      this.bytes.copy(grown, 0, 0, this.count * 16);
+      this.bytes = grown;
+    }
+    for (let k = 0; k < n; k++) {
+      const row = COPY_HEADER_BYTES + k * UUID_ROW_BYTES + UUID_ROW_BYTES - 16;
+      body.copy(this.bytes, (this.count + k) * 16, row, row + 16);
+    }
+    this.count += n;
+    this.runEnds.push(this.count);
+  }
+
+  has(id: Buffer, offset: number): boolean {
+    const prefix = id.readUInt32BE(offset);
+    let runStart = 0;
+    for (const runEnd of this.runEnds) {
+      // Runs are sorted by the first 32 bits only: find the first id with that prefix, then
+      // compare whole ids among those sharing it.
+      let lo = runStart;
+      let hi = runEnd;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.bytes.readUInt32BE(mid * 16) < prefix) lo = mid + 1;
+        else hi = mid;
+      }
+      for (let k = lo; k < runEnd && this.bytes.readUInt32BE(k * 16) === prefix; k++) {
+        if (id.compare(this.bytes, k * 16, k * 16 + 16, offset, offset + 16) === 0) return true;
+      }
+      runStart = runEnd;
+    }
+    return false;
+  }
+
+  /**
+   * Every id, by its first 32 bits, as a COPY body of one-uuid rows in chunks of CHUNK_IDS (the
+   * whole body at once would be the largest buffer an import holds).
+   */
+  *sortedChunks(): Generator<Buffer> {
+    if (this.count >= ROW_INDEX_SPAN)
+      throw new RangeError(`at most ${ROW_INDEX_SPAN - 1} ids wait for the registry`);
+    const keys = new Float64Array(this.count);
+    for (let k = 0; k < this.count; k++)
+      keys[k] = this.bytes.readUInt32BE(k * 16) * ROW_INDEX_SPAN + k;
+    keys.sort();
+    for (let from = 0; from < this.count; from += UnregisteredIds.CHUNK_IDS) {
+      const to = Math.min(this.count, from + UnregisteredIds.CHUNK_IDS);
+      const chunk = new BinaryCopyEncoder(COPY_HEADER_BYTES + (to - from) * UUID_ROW_BYTES + 2);
+      if (from === 0) chunk.header();
+      for (let i = from; i < to; i++) {
+        const k = (keys[i] as number) % ROW_INDEX_SPAN;
+        chunk.append(UUID_ROW_PREFIX, 0, UUID_ROW_PREFIX.length);
+        chunk.append(this.bytes, k * 16, k * 16 + 16);
+      }
+      yield to === this.count ? chunk.finish() : chunk.buffer.subarray(0, chunk.length);
+    }
+  }
+
+  clear(): void {
+    this.count = 0;
+    this.runEnds = [];
+  }
+}
+
 /** The file being read: its run and its header's columns. */
 export interface CurrentFile {
   run: RunState;
@@ -223,7 +305,7 @@ export class Batch {
   rowStarts: number[] = [];
   /** Rows whose id the Bloom filter has seen before: the only ones looked up before the COPY. */
   maybeStored: number[] = [];
-  private body = Buffer.alloc(0); // reused between batches: the COPY bodies in event_id order
+  private body = Buffer.alloc(0); // reused between batches: the kept rows' facts
   private idsBody = Buffer.alloc(0);
   slices: RunSlice[] = [];
   rejects: repo.RejectRecord[] = [];
@@ -277,13 +359,14 @@ export class Batch {
   }
 
   /**
-   * The COPY bodies of the rows not marked duplicate: their facts (for activities) and their ids
-   * alone (for the registry event_ids). `sorted`: in event_id order, so that the registry's unique
-   * index takes them in sequence instead of at random, which is much cheaper; a bulk load, whose
-   * ids go to an unkeyed staging table, keeps arrival order and copies the facts as encoded.
+   * The COPY bodies of the rows not marked duplicate: their facts (for activities), in arrival
+   * order, and their ids alone (for the registry or its staging table). `sortIds`: the ids in
+   * event_id order (UnregisteredIds keeps them as sorted runs); a bulk load stages them as they
+   * came.
    */
-  copyBodies(sorted: boolean): { facts: Buffer; ids: Buffer } {
-    const order = sorted ? this.keptInIdOrder() : this.rowStarts.map((_, i) => i);
+  copyBodies(sortIds: boolean): { facts: Buffer; ids: Buffer } {
+    const kept = this.keptRows();
+    const order = sortIds ? this.inIdOrder(kept) : kept;
     const idsLength = COPY_HEADER_BYTES + order.length * UUID_ROW_BYTES + COPY_TRAILER.length;
     if (this.idsBody.length < idsLength) this.idsBody = Buffer.allocUnsafe(idsLength);
     const source = this.encoder.buffer;
@@ -295,28 +378,32 @@ export class Batch {
       idsOffset += source.copy(ids, idsOffset, start + 2, start + UUID_OFFSET_IN_ROW + 16);
     }
     idsOffset += COPY_TRAILER.copy(ids, idsOffset);
-    const facts = sorted ? this.factsInOrder(order) : this.encoder.finish();
+    const facts = kept.length === this.rows.count ? this.encoder.finish() : this.factsOf(kept);
     return { facts, ids: ids.subarray(0, idsOffset) };
   }
 
-  /** The rows not marked duplicate, by the first 32 bits of their UUID (enough for page locality). */
-  private keptInIdOrder(): number[] {
-    const source = this.encoder.buffer;
-    const keys = new Float64Array(this.rows.count);
-    let kept = 0;
-    for (let i = 0; i < this.rows.count; i++) {
-      if (this.rows.duplicate[i] === 1) continue;
-      keys[kept++] = source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i;
-    }
-    return Array.from(keys.subarray(0, kept).sort(), (key) => key % ROW_INDEX_SPAN);
+  private keptRows(): number[] {
+    const kept: number[] = [];
+    for (let i = 0; i < this.rows.count; i++) if (this.rows.duplicate[i] !== 1) kept.push(i);
+    return kept;
   }
 
-  private factsInOrder(order: number[]): Buffer {
+  /** The rows by the first 32 bits of their UUID (enough for the index's page locality). */
+  private inIdOrder(rows: number[]): number[] {
+    const source = this.encoder.buffer;
+    const keys = Float64Array.from(
+      rows,
+      (i) => source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i,
+    );
+    return Array.from(keys.sort(), (key) => key % ROW_INDEX_SPAN);
+  }
+
+  private factsOf(rows: number[]): Buffer {
     if (this.body.length < this.encoder.length + 2)
       this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
     const source = this.encoder.buffer;
     let offset = source.copy(this.body, 0, 0, COPY_HEADER_BYTES);
-    for (const i of order)
+    for (const i of rows)
       offset += source.copy(
         this.body,
         offset,

@@ -14,6 +14,7 @@ import {
   OpenTransaction,
   PRESENCE_FIELDS,
   RunState,
+  UnregisteredIds,
   type CurrentFile,
   type RunSlice,
 } from './import-state.js';
@@ -30,6 +31,8 @@ import type { FileOutcome, ImportOptions, ImportProgress } from './import-types.
 import { judgeRow, WARNING_KINDS, type ColumnMap, type RejectReason } from './row-rules.js';
 
 const RECENT_BATCHES = 4;
+/** The most ids a transaction holds back from the registry before a registry pass. */
+const REGISTRY_PASS_IDS = 1_000_000;
 /**
  * Rows a batch buffers before its COPY; a transaction (a checkpoint, ImportOptions.batchRows)
  * takes several batches. The buffers are the importer's largest (~12 MB a batch).
@@ -77,6 +80,7 @@ export class Importer {
   private readonly recentIds: UuidSet[];
   private staged = new UuidBloom();
   private readonly known = new KnownPresence();
+  private readonly unregistered = new UnregisteredIds();
   private readonly partitions: MonthPartitions;
   private connectionError: Error | null = null;
   private expectStoredDuplicates = false;
@@ -143,10 +147,7 @@ export class Importer {
         this.staged = new UuidBloom(await expectedIds(this.client, sizes));
         await startBulkLoad(this.client, this.staged);
       }
-      const outcomes: Array<FileOutcome | RunState> = [];
-      for (const file of files) outcomes.push(await this.importOne(file));
-      await this.sealBatch(true);
-      await this.lastWrite();
+      const outcomes = await this.importAll(files);
       if (this.bulk) {
         const settled = await settleBulkLoad(
           this.client,
@@ -171,7 +172,63 @@ export class Importer {
     }
   }
 
-  private async importOne(file: string): Promise<FileOutcome | RunState> {
+  /**
+   * Imports the files in order. When the registry refuses an id at a transaction's registry pass
+   * (an event stored by an earlier import, which this one had no reason to look up), that
+   * transaction rolls back and its files continue from their last commit, every id now looked up
+   * before it is copied.
+   */
+  private async importAll(files: string[]): Promise<Array<FileOutcome | RunState>> {
+    const opened: Array<FileOutcome | OpenedRun> = [];
+    const progressAt: ImportProgress[] = [];
+    const outcomes: Array<FileOutcome | RunState> = [];
+    for (;;) {
+      try {
+        for (let i = outcomes.length; i < files.length; i++) {
+          const file = files[i] as string;
+          progressAt[i] ??= { ...this.progress };
+          const one = (opened[i] ??= await this.openRun(file));
+          if (!(one instanceof OpenedRun)) {
+            outcomes.push(one);
+            continue;
+          }
+          await this.streamRun(file, one);
+          outcomes.push(one.run);
+        }
+        await this.sealBatch(true);
+        await this.lastWrite();
+        return outcomes;
+      } catch (error) {
+        if (!(error instanceof RegistryRefusedId) || this.expectStoredDuplicates) throw error;
+        await this.rollBackToLookUpEveryId();
+        const unfinished = outcomes.findIndex((o) => o instanceof RunState && !o.done);
+        if (unfinished >= 0) outcomes.length = unfinished;
+        this.progress = { ...(progressAt[outcomes.length] ?? this.progress) };
+      }
+    }
+  }
+
+  /**
+   * After a refusal at a registry pass: the open transaction rolled back, the batches and parser
+   * dropped, and from now on every id looked up before it is copied.
+   */
+  private async rollBackToLookUpEveryId(): Promise<void> {
+    await Promise.allSettled(this.writing.map((w) => w.written));
+    await this.client.query('ROLLBACK');
+    this.partitions.afterRollback();
+    this.open = null;
+    this.unregistered.clear();
+    for (const { batch } of this.writing.splice(0)) this.free.push(batch);
+    this.batch.reset();
+    for (const ids of this.recentIds) ids.clear();
+    await this.parser?.close();
+    this.parser = null;
+    this.current = null;
+    this.expectStoredDuplicates = true;
+  }
+
+  /** Checks the file against the ledger: an outcome when it is not to be read, else its run. */
+  private async openRun(file: string): Promise<FileOutcome | OpenedRun> {
     const fileName = path.basename(file);
     this.progress.currentFile = fileName;
     this.report();
@@ -240,10 +297,15 @@ export class Importer {
     // An accepted upload is whole (the service wrote it): a last line without its line break is
     // read at once, not after FILE_SETTLE_MS.
     const settleMs = queuedRun ? 0 : this.options.settleMs;
-    await this.streamFile(file, run, header.columns, { info, hash }, settleMs);
+    return new OpenedRun(run, header.columns, { info, hash }, settleMs);
+  }
+
+  /** Reads the run's file from its last commit on. */
+  private async streamRun(file: string, opened: OpenedRun): Promise<void> {
+    this.progress.currentFile = opened.run.fileName;
+    await this.streamFile(file, opened.run, opened.columns, opened.before, opened.settleMs);
     this.progress.filesDone += 1;
     this.report();
-    return run;
   }
 
   /**
@@ -525,8 +587,12 @@ export class Importer {
     if (last || this.open.rows >= this.options.batchRows) await this.commit(this.open);
   }
 
-  /** Rollups, ledger progress and data version of the open transaction's batches, then COMMIT. */
+  /**
+   * The registry pass, rollups, ledger progress and data version of the open transaction's
+   * batches, then COMMIT.
+   */
   private async commit(open: OpenTransaction): Promise<void> {
+    if (!this.bulk) await this.registerIds();
     const fresh = open.rollups.delta();
     for (const field of PRESENCE_FIELDS) fresh[field] = this.known.filter(field, fresh[field]);
     await repo.applyRollups(this.client, fresh);
@@ -566,53 +632,58 @@ export class Importer {
   }
 
   /**
-   * Copies the batch into activities. Ids this importer may have staged before (Bloom filter) are
-   * looked up first and dropped if stored. When the registry still refuses an id (an event
-   * stored by an earlier process), all the batch's ids are looked up and the rest copied again;
-   * after one such refusal, later batches look everything up first rather than waste a COPY.
+   * Copies the batch into activities; its ids wait for the transaction's registry pass. Ids this
+   * importer may have copied before (Bloom filter), and every id once the registry has refused
+   * one, are looked up first and their rows dropped when stored.
    */
   private async copyBatch(batch: Batch): Promise<void> {
     const suspects = this.expectStoredDuplicates
       ? batch.rowStarts.map((_, i) => i)
       : batch.maybeStored;
     if (suspects.length > 0) await this.markStored(batch, suspects);
-    if (await this.copyRows(batch, true)) return;
-    if (this.expectStoredDuplicates)
-      throw new Error('duplicate event ids remained after removing the stored ones');
-    this.expectStoredDuplicates = true;
-    await this.markStored(
-      batch,
-      batch.rowStarts.map((_, i) => i),
-    );
-    if (!(await this.copyRows(batch, true)))
-      throw new Error('duplicate event ids remained after removing the stored ones');
+    const bodies = batch.copyBodies(true);
+    await this.partitions.ensure(this.client, batch.keptMonths());
+    await repo.copyActivities(this.client, bodies.facts, this.midstream);
+    if (this.unregistered.count + batch.rows.count > REGISTRY_PASS_IDS) await this.registerIds();
+    this.unregistered.addSortedRun(bodies.ids);
   }
 
+  /** The open transaction's new ids into the registry, in one sorted pass. */
+  private async registerIds(): Promise<void> {
+    if (this.unregistered.count === 0) return;
+    if (!(await repo.registerIds(this.client, this.unregistered.sortedChunks())))
+      throw new RegistryRefusedId();
+    this.unregistered.clear();
+  }
+
+  /** A bulk batch: ids into the registry's staging table, then the facts. */
   private async copyBulkBatch(batch: Batch): Promise<void> {
-    if (batch.rows.count > 0) await this.copyRows(batch, false);
+    if (batch.rows.count > 0) {
+      const bodies = batch.copyBodies(false);
+      await repo.stageIds(this.client, bodies.ids);
+      await this.partitions.ensure(this.client, batch.keptMonths());
+      await repo.copyActivities(this.client, bodies.facts, this.midstream);
+    }
     if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
   }
 
   /**
-   * The batch's rows not marked duplicate: ids into the registry (a bulk load: into its staging
-   * table), then, unless the registry refused one, their months' partitions and the facts. False
-   * when the registry refused an id.
+   * Marks as duplicates the given rows whose event ids are already stored: copied earlier in this
+   * transaction, or in the registry.
    */
-  private async copyRows(batch: Batch, keyed: boolean): Promise<boolean> {
-    const bodies = batch.copyBodies(keyed);
-    if (!(await repo.copyIds(this.client, bodies.ids, keyed))) return false;
-    await this.partitions.ensure(this.client, batch.keptMonths());
-    await repo.copyActivities(this.client, bodies.facts, this.midstream);
-    return true;
-  }
-
-  /** Marks as duplicates the given rows whose event ids are already stored. */
   private async markStored(batch: Batch, rows: number[]): Promise<void> {
-    const ids = batch.ids(rows);
+    const buffer = batch.encoder.buffer;
+    const unresolved = rows.filter((i) => {
+      if (!this.unregistered.has(buffer, batch.uuidOffset(i))) return true;
+      batch.rows.duplicate[i] = 1;
+      return false;
+    });
+    if (unresolved.length === 0) return;
+    const ids = batch.ids(unresolved);
     // Sorted, the probes walk the unique index in order instead of jumping around it.
     const stored = new Set(await repo.findStoredIds(this.client, [...ids].sort()));
     ids.forEach((id, k) => {
-      if (stored.has(id)) batch.rows.duplicate[rows[k] as number] = 1;
+      if (stored.has(id)) batch.rows.duplicate[unresolved[k] as number] = 1;
     });
   }
 
@@ -635,6 +706,7 @@ export class Importer {
     await this.lastWrite()?.catch(() => undefined);
     await this.client.query('ROLLBACK').catch(() => undefined);
     this.partitions.afterRollback();
+    this.unregistered.clear();
     const message = error instanceof Error ? error.message : String(error);
     const sealed = this.writing.flatMap((w) => w.batch.slices);
     const pending = [...this.batch.slices, ...sealed, ...(this.open?.slices ?? [])];
@@ -666,6 +738,23 @@ export class Importer {
 
   private report(): void {
     this.options.onProgress?.({ ...this.progress });
+  }
+}
+
+/** A file to read: its run, its header's columns, and the file as found when the run began. */
+class OpenedRun {
+  constructor(
+    readonly run: RunState,
+    readonly columns: ColumnMap,
+    readonly before: { info: Stats; hash: string },
+    readonly settleMs: number,
+  ) {}
+}
+
+/** The registry refused an id at a registry pass: it was stored before this import began. */
+class RegistryRefusedId extends Error {
+  constructor() {
+    super('an event id copied in this transaction was stored already');
   }
 }
 
