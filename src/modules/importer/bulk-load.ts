@@ -90,8 +90,9 @@ export async function settleBulkLoad(
   const rows = new BatchRows(pageRows);
   const rollups = new RollupDeltaBuilder();
   const months = new Set<number>();
-  for (let after = 0; ;) {
-    const page = await repo.readSettledRows(client, after, pageRows, PRODUCT_KYC);
+  await repo.openSettledRows(client, PRODUCT_KYC);
+  for (;;) {
+    const page = await repo.readSettledRows(client, pageRows);
     if (page.length === 0) break;
     rows.reset();
     for (const r of page) {
@@ -102,7 +103,6 @@ export async function settleBulkLoad(
       countWarnings(change.warningsByKind, r.warnings);
     }
     rollups.add(rows);
-    after = (page[page.length - 1] as repo.SettledRow).seq;
   }
   await repo.applyRollups(client, rollups.delta());
   await partitions.ensure(client, months);

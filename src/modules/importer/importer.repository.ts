@@ -532,28 +532,35 @@ export async function collectSettledRows(client: pg.Client): Promise<void> {
 
 /** The rollup columns of a settled row, its run and its warnings mask. */
 export interface SettledRow extends RowFacts {
-  seq: number;
   runId: number;
   warnings: number;
 }
 
-/** Settled rows after `afterSeq`, in arrival order (keyset pages keep the importer's memory flat). */
-export async function readSettledRows(
-  client: pg.Client,
-  afterSeq: number,
-  limit: number,
-  kycProduct: number,
-): Promise<SettledRow[]> {
-  const result = await client.query<SettledRow>(
-    `SELECT p.seq::float8 AS seq, p.run_id AS "runId", p.merchant_id AS merchant,
+/**
+ * Opens, in the caller's transaction, a cursor over the settled rows that readSettledRows pages
+ * through: one pass over activities_pending, whatever the number of pages (keyset pages of a join
+ * on seq, which the pending table has no index for, scanned it once a page).
+ */
+export async function openSettledRows(client: pg.Client, kycProduct: number): Promise<void> {
+  await client.query(
+    `DECLARE settled_rows NO SCROLL CURSOR FOR
+     SELECT p.run_id AS "runId", p.merchant_id AS merchant,
             (extract(year FROM p.event_at) * 100 + extract(month FROM p.event_at))::int AS month,
             p.product, p.status, coalesce(k.code, 0)::int AS "kycStage",
             p.amount_kobo::float8 AS "amountKobo", p.warnings
      FROM settled s JOIN activities_pending p USING (seq)
-       LEFT JOIN kyc_stages k ON p.product = $3 AND k.name = p.event_type
-     WHERE s.seq > $1 ORDER BY s.seq LIMIT $2`,
-    [afterSeq, limit, kycProduct],
+       LEFT JOIN kyc_stages k ON p.product = $1 AND k.name = p.event_type`,
+    [kycProduct],
   );
+}
+
+/**
+ * The next page of settled rows; pages keep the importer's memory flat. At the end, an empty page,
+ * and the cursor is closed (it would keep activities_pending from being truncated).
+ */
+export async function readSettledRows(client: pg.Client, limit: number): Promise<SettledRow[]> {
+  const result = await client.query<SettledRow>(`FETCH ${Number(limit)} FROM settled_rows`);
+  if (result.rows.length === 0) await client.query('CLOSE settled_rows');
   return result.rows;
 }
 
