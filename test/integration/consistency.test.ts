@@ -10,7 +10,11 @@ import { AnswerCache } from '../../src/modules/analytics/analytics.cache.js';
 import { verifyAnswers } from '../../src/modules/analytics/verify.js';
 import { IMPORTER_APPLICATION_NAME, Importer } from '../../src/modules/importer/importer.js';
 import { listImportFiles } from '../../src/modules/importer/data-file.js';
-import type { FileOutcome, ImportOptions } from '../../src/modules/importer/import-types.js';
+import type {
+  FileOutcome,
+  ImportOptions,
+  ImportProgress,
+} from '../../src/modules/importer/import-types.js';
 import { startService } from '../../src/service.js';
 import { FILE_1, FILE_2 } from '../fixtures/hand-worked.js';
 import { answersOf } from '../fault-helpers.js';
@@ -121,13 +125,10 @@ describe('when a later transaction of an import meets events stored by an earlie
       [earlier, 'activities_20240201.csv', [HEADER, ...rows(1, 41, 1)]],
       [later, 'activities_20240202.csv', [HEADER, ...rows(101, 161, 2)]],
       [later, 'activities_20240203.csv', ['not,a,header', row(1, 3)]],
-      // Ids 11 to 20 were stored by the earlier import; they arrive in this import's fourth
-      // transaction (25 rows each), after this file's first rows were committed.
-      [
-        later,
-        'activities_20240204.csv',
-        [HEADER, ...rows(201, 231, 4), ...rows(11, 21, 4), ...rows(231, 241, 4)],
-      ],
+      // Ids 11 to 20 were stored by the earlier import. They arrive in this import's third
+      // transaction (25 rows each), which also holds the last rows of the first file: that file
+      // is read again from its last commit, and the rejected one is passed again.
+      [later, 'activities_20240204.csv', [HEADER, ...rows(11, 21, 4), ...rows(201, 241, 4)]],
       [later, 'activities_20240205.csv', [HEADER, ...rows(301, 321, 5)]],
     ];
     for (const [dir, name, lines] of files) {
@@ -136,7 +137,12 @@ describe('when a later transaction of an import meets events stored by an earlie
     }
     try {
       await importAll(database, earlier, 1000);
-      const outcomes = await importAll(database, later, 25, { copyBatchRows: 10 });
+      let progress: ImportProgress | undefined;
+      const outcomes = await importAll(database, later, 25, {
+        copyBatchRows: 10,
+        onProgress: (p) => (progress = p),
+      });
+      expect(progress).toMatchObject({ filesTotal: 4, filesDone: 4 });
       expect(outcomes.map((o) => [o.fileName, o.status, o.rowsInserted, o.rowsDuplicate])).toEqual([
         ['activities_20240202.csv', 'done', 60, 0],
         ['activities_20240203.csv', 'rejected', 0, 0],

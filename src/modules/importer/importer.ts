@@ -181,14 +181,23 @@ export class Importer {
   private async importAll(files: string[]): Promise<Array<FileOutcome | RunState>> {
     const opened: Array<FileOutcome | OpenedRun> = [];
     const progressAt: ImportProgress[] = [];
+    /** What each file passed over (skipped, header rejected) added to the progress's bytes. */
+    const passedBytes: number[] = [];
     const outcomes: Array<FileOutcome | RunState> = [];
     for (;;) {
       try {
         for (let i = outcomes.length; i < files.length; i++) {
           const file = files[i] as string;
           progressAt[i] ??= { ...this.progress };
+          const again = opened[i] !== undefined;
           const one = (opened[i] ??= await this.openRun(file));
           if (!(one instanceof OpenedRun)) {
+            passedBytes[i] ??=
+              this.progress.bytesRead - (progressAt[i] as ImportProgress).bytesRead;
+            if (again) {
+              this.progress.filesDone += 1;
+              this.progress.bytesRead += passedBytes[i] as number;
+            }
             outcomes.push(one);
             continue;
           }
