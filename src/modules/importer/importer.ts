@@ -58,8 +58,8 @@ type RunCounts = repo.RunCounts;
  * (FileParser) reads, splits and encodes the rows; this thread admits them in file order
  * (duplicates, rows the general rules must judge) into batches that are copied while the next
  * is filled. Batches (spanning small files, or cutting big ones) are committed in transactions of
- * `batchRows` rows: the facts, the rollup deltas, the rejects and the ledger progress of every
- * file in them. An interruption leaves everything consistent and the next run resumes after the
+ * `batchRows` rows: the facts, their ids (one sorted pass into the registry), the rollup deltas,
+ * the rejects and the ledger progress of every file in them. An interruption leaves everything consistent and the next run resumes after the
  * last commit. Large imports are bulk loads: ids staged unkeyed, merged into the registry at the
  * end.
  */
