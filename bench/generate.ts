@@ -5,8 +5,9 @@
  * Library:  generateFiles(opts) -> manifest
  * CLI:      npx tsx bench/generate.ts --days N --rows-per-day M --seed S --out DIR [options]
  *
- * Determinism: every random choice comes from one seeded mulberry32 stream; dates use UTC
- * arithmetic only. The same options always give byte-identical files, whatever the time zone.
+ * Determinism: every random choice comes from one seeded mulberry32 stream, and event ids from a
+ * counter keyed by the seed (Rng.uuid); dates use UTC arithmetic only. The same options always
+ * give byte-identical files, whatever the time zone.
  *
  * Each file holds exactly rowsPerDay data rows, in time order (a daily activity curve), plus
  * blank lines. Outside clean mode:
