@@ -18,7 +18,7 @@ import { uuidText } from './uuid-set.js';
 
 const MAX_PENDING_REJECT_BYTES = 8 << 20;
 /**
- * copyBodies packs a row's index under 32 bits of its UUID in one double: 32 + 21 bits fill the
+ * Sorting by id packs a row's index under 32 bits of its UUID in one double: 32 + 21 bits fill the
  * 53 exact bits of a float64, so a batch holds fewer than 2^21 rows.
  */
 const ROW_INDEX_SPAN = 2 ** 21;
@@ -221,18 +221,15 @@ export class UnregisteredIds {
   private static readonly CHUNK_IDS = 8192;
   count = 0;
 
-  /** A batch's ids, as Batch.copyBodies wrote them: a COPY body of one-uuid rows in id order. */
-  addSortedRun(body: Buffer): void {
-    const n = (body.length - COPY_HEADER_BYTES - COPY_TRAILER.length) / UUID_ROW_BYTES;
+  /** A batch's ids: 16 bytes at each offset of `source`, in the order of their first 32 bits. */
+  addSortedRun(source: Buffer, offsets: number[]): void {
+    const n = offsets.length;
     if (this.bytes.length < (this.count + n) * 16) {
       const grown = Buffer.allocUnsafe(Math.max((this.count + n) * 16, this.bytes.length * 2));
       this.bytes.copy(grown, 0, 0, this.count * 16);
       this.bytes = grown;
     }
-    for (let k = 0; k < n; k++) {
-      const row = COPY_HEADER_BYTES + k * UUID_ROW_BYTES + UUID_ROW_BYTES - 16;
-      body.copy(this.bytes, (this.count + k) * 16, row, row + 16);
-    }
+    offsets.forEach((at, k) => source.copy(this.bytes, (this.count + k) * 16, at, at + 16));
     this.count += n;
     this.runEnds.push(this.count);
   }
@@ -358,52 +355,21 @@ export class Batch {
     return months;
   }
 
-  /**
-   * The COPY bodies of the rows not marked duplicate: their facts (for activities), in arrival
-   * order, and their ids alone (for the registry or its staging table). `sortIds`: the ids in
-   * event_id order (UnregisteredIds keeps them as sorted runs); a bulk load stages them as they
-   * came.
-   */
-  copyBodies(sortIds: boolean): { facts: Buffer; ids: Buffer } {
-    const kept = this.keptRows();
-    const order = sortIds ? this.inIdOrder(kept) : kept;
-    const idsLength = COPY_HEADER_BYTES + order.length * UUID_ROW_BYTES + COPY_TRAILER.length;
-    if (this.idsBody.length < idsLength) this.idsBody = Buffer.allocUnsafe(idsLength);
-    const source = this.encoder.buffer;
-    const ids = this.idsBody;
-    let idsOffset = source.copy(ids, 0, 0, COPY_HEADER_BYTES);
-    for (const i of order) {
-      const start = this.rowStarts[i] as number;
-      idsOffset = ids.writeInt16BE(1, idsOffset); // one field, then event_id's length and bytes
-      idsOffset += source.copy(ids, idsOffset, start + 2, start + UUID_OFFSET_IN_ROW + 16);
-    }
-    idsOffset += COPY_TRAILER.copy(ids, idsOffset);
-    const facts = kept.length === this.rows.count ? this.encoder.finish() : this.factsOf(kept);
-    return { facts, ids: ids.subarray(0, idsOffset) };
-  }
-
-  private keptRows(): number[] {
+  /** The rows not marked duplicate, in arrival order. */
+  keptRows(): number[] {
     const kept: number[] = [];
     for (let i = 0; i < this.rows.count; i++) if (this.rows.duplicate[i] !== 1) kept.push(i);
     return kept;
   }
 
-  /** The rows by the first 32 bits of their UUID (enough for the index's page locality). */
-  private inIdOrder(rows: number[]): number[] {
-    const source = this.encoder.buffer;
-    const keys = Float64Array.from(
-      rows,
-      (i) => source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i,
-    );
-    return Array.from(keys.sort(), (key) => key % ROW_INDEX_SPAN);
-  }
-
-  private factsOf(rows: number[]): Buffer {
+  /** The facts of the kept rows, in arrival order, as a COPY body for activities. */
+  factsOf(kept: number[]): Buffer {
+    if (kept.length === this.rows.count) return this.encoder.finish();
     if (this.body.length < this.encoder.length + 2)
       this.body = Buffer.allocUnsafe(Math.ceil(this.encoder.length * 1.25) + 2);
     const source = this.encoder.buffer;
     let offset = source.copy(this.body, 0, 0, COPY_HEADER_BYTES);
-    for (const i of rows)
+    for (const i of kept)
       offset += source.copy(
         this.body,
         offset,
@@ -412,6 +378,35 @@ export class Batch {
       );
     offset += COPY_TRAILER.copy(this.body, offset);
     return this.body.subarray(0, offset);
+  }
+
+  /** The ids of the kept rows, as they came, as a COPY body (a bulk load stages them). */
+  idsOf(kept: number[]): Buffer {
+    const idsLength = COPY_HEADER_BYTES + kept.length * UUID_ROW_BYTES + COPY_TRAILER.length;
+    if (this.idsBody.length < idsLength) this.idsBody = Buffer.allocUnsafe(idsLength);
+    const source = this.encoder.buffer;
+    const ids = this.idsBody;
+    let idsOffset = source.copy(ids, 0, 0, COPY_HEADER_BYTES);
+    for (const i of kept) {
+      const start = this.rowStarts[i] as number;
+      idsOffset = ids.writeInt16BE(1, idsOffset); // one field, then event_id's length and bytes
+      idsOffset += source.copy(ids, idsOffset, start + 2, start + UUID_OFFSET_IN_ROW + 16);
+    }
+    idsOffset += COPY_TRAILER.copy(ids, idsOffset);
+    return ids.subarray(0, idsOffset);
+  }
+
+  /**
+   * Where the kept rows' ids start in `encoder.buffer`, by their first 32 bits (UnregisteredIds
+   * keeps each batch's as a sorted run).
+   */
+  idOffsetsInOrder(kept: number[]): number[] {
+    const source = this.encoder.buffer;
+    const keys = Float64Array.from(
+      kept,
+      (i) => source.readUInt32BE(this.uuidOffset(i)) * ROW_INDEX_SPAN + i,
+    );
+    return Array.from(keys.sort(), (key) => this.uuidOffset(key % ROW_INDEX_SPAN));
   }
 
   reset(): void {

@@ -650,11 +650,11 @@ export class Importer {
       ? batch.rowStarts.map((_, i) => i)
       : batch.maybeStored;
     if (suspects.length > 0) await this.markStored(batch, suspects);
-    const bodies = batch.copyBodies(true);
+    const kept = batch.keptRows();
     await this.partitions.ensure(this.client, batch.keptMonths());
-    await repo.copyActivities(this.client, bodies.facts, this.midstream);
-    if (this.unregistered.count + batch.rows.count > REGISTRY_PASS_IDS) await this.registerIds();
-    this.unregistered.addSortedRun(bodies.ids);
+    await repo.copyActivities(this.client, batch.factsOf(kept), this.midstream);
+    if (this.unregistered.count + kept.length > REGISTRY_PASS_IDS) await this.registerIds();
+    this.unregistered.addSortedRun(batch.encoder.buffer, batch.idOffsetsInOrder(kept));
   }
 
   /** The open transaction's new ids into the registry, in one sorted pass. */
@@ -668,10 +668,10 @@ export class Importer {
   /** A bulk batch: ids into the registry's staging table, then the facts. */
   private async copyBulkBatch(batch: Batch): Promise<void> {
     if (batch.rows.count > 0) {
-      const bodies = batch.copyBodies(false);
-      await repo.stageIds(this.client, bodies.ids);
+      const kept = batch.keptRows();
+      await repo.stageIds(this.client, batch.idsOf(kept));
       await this.partitions.ensure(this.client, batch.keptMonths());
-      await repo.copyActivities(this.client, bodies.facts, this.midstream);
+      await repo.copyActivities(this.client, batch.factsOf(kept), this.midstream);
     }
     if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
   }
