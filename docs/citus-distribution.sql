@@ -2,8 +2,9 @@
 -- after `npm run migrate` has created the tables there and before any data is imported.
 -- test/integration/citus-schema.test.ts lints the migrated schema against these lines.
 
--- Facts by event_id, with the id registry beside them: the one unique key every id enters is then
--- checked inside one shard. Month partitions attached later are distributed with their parent.
+-- Facts by event_id, with the id registry beside them: each registry generation's unique key is
+-- then checked inside one shard. Month partitions and registry generations attached later are
+-- distributed with their parent.
 SELECT create_distributed_table('activities', 'event_id');
 SELECT create_distributed_table('event_ids', 'event_id', colocate_with => 'activities');
 SELECT create_distributed_table('event_ids_staged', 'event_id', colocate_with => 'activities');
@@ -22,6 +23,7 @@ SELECT create_distributed_table('import_rejects', 'run_id');
 -- Small tables every node reads, or that hold no merchant or event: copied to every node.
 SELECT create_reference_table('import_runs');
 SELECT create_reference_table('archived_months');
+SELECT create_reference_table('event_id_filters');
 SELECT create_reference_table('product_month_status');
 SELECT create_reference_table('data_version');
 SELECT create_reference_table('products');

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { config as loadDotenv } from 'dotenv';
 import { parseServerList, type SessionTarget } from './db/servers.js';
+import { DEFAULT_GENERATION_IDS } from './modules/importer/id-registry.js';
 
 export interface Config {
   readonly port: number;
@@ -17,6 +18,8 @@ export interface Config {
   readonly importBatchRows: number;
   /** auto: bulk-load when the incoming files are large next to the stored facts (importer.ts). */
   readonly importBulkLoad: BulkLoadMode;
+  /** Ids in a generation of the id registry before it is sealed (id-registry.ts). */
+  readonly importRegistryGenerationIds: number;
   /** Where uploaded CSV files are kept (one folder per upload); imported like DATA_DIR's files. */
   readonly uploadDir: string;
   readonly uploadMaxBytes: number;
@@ -162,6 +165,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminToken,
     importBatchRows: integer(env, 'IMPORT_BATCH_ROWS', 1_000_000, 1, 100_000_000),
     importBulkLoad: bulkLoad as BulkLoadMode,
+    importRegistryGenerationIds: integer(
+      env,
+      'IMPORT_REGISTRY_GENERATION_IDS',
+      DEFAULT_GENERATION_IDS,
+      1,
+      1_000_000_000,
+    ),
     uploadDir: env.UPLOAD_DIR?.trim() || path.join(dataDir, 'uploads'),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 10 * 1024 ** 3, 1, 1024 ** 4),
     uploadRetentionHours: integer(env, 'UPLOAD_RETENTION_HOURS', 24, 0, 87_600),

@@ -50,6 +50,7 @@ export async function startService(config: Config): Promise<Service> {
     databaseUrl: database.url,
     batchRows: config.importBatchRows,
     bulkLoad: config.importBulkLoad,
+    registryGenerationIds: config.importRegistryGenerationIds,
     settleMs: config.fileSettleMs,
     log,
     onImported: (seconds) => metrics.observeImport(seconds),

@@ -40,12 +40,16 @@ export interface Catalog {
   }>;
 }
 
-/** The public schema's tables, columns, unique indexes and foreign keys. */
+/**
+ * The public schema's tables, columns, unique indexes and foreign keys. A partition is placed with
+ * its parent, so it is not a table of its own here, and its unique indexes count as its parent's.
+ */
 export async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
   const tables = (
     await client.query<{ name: string }>(
       `SELECT relname AS name FROM pg_class
-        WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY 1`,
+        WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
+        ORDER BY 1`,
     )
   ).rows.map((r) => r.name);
   const columns = new Map<string, Map<string, { type: string; notNull: boolean }>>();
@@ -59,7 +63,7 @@ export async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
             a.attnotnull AS not_null
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
       WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-        AND a.attnum > 0 AND NOT a.attisdropped`,
+        AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped`,
   );
   for (const r of columnRows.rows) {
     if (!columns.has(r.table)) columns.set(r.table, new Map());
@@ -67,9 +71,10 @@ export async function readCatalog(client: pg.ClientBase): Promise<Catalog> {
   }
   const uniques = (
     await client.query<{ table: string; name: string; columns: string[] }>(
-      `SELECT c.relname AS table, i.indexrelid::regclass::text AS name,
+      `SELECT coalesce(p.relname, c.relname) AS table, i.indexrelid::regclass::text AS name,
               array_agg(a.attname::text ORDER BY k.ord) AS columns
          FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+         LEFT JOIN pg_inherits h ON h.inhrelid = c.oid LEFT JOIN pg_class p ON p.oid = h.inhparent
          CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
         WHERE c.relnamespace = 'public'::regnamespace AND i.indisunique

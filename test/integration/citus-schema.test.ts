@@ -58,7 +58,7 @@ describe('the migrated schema, placed as docs/citus-distribution.sql says', () =
       const script = `${await everyOther('event_ids')}
         SELECT create_distributed_table('event_ids', 'merchant_id');`;
       expect(lint(script)).toContain(
-        'event_ids: unique event_ids_pkey (event_id) lacks merchant_id',
+        'event_ids: unique event_ids_1_pkey (event_id) lacks merchant_id',
       );
     });
 

@@ -110,6 +110,11 @@ const CRASHES: Crash[] = [
   },
   { at: 'copy-midstream:3', when: 'inside a COPY, half its rows sent', committed: 2 },
   {
+    at: 'registry-sealed:2',
+    when: "while the id registry's newest generation is sealed and the next begun",
+    committed: 2,
+  },
+  {
     at: 'ledger-pending:2',
     when: 'after a batch wrote its facts and rollups but not yet its ledger progress',
     committed: 1,
@@ -141,7 +146,12 @@ describe('when the importing process is killed (SIGKILL) at a point of a multi-f
     async ({ at, committed, then }) => {
       const db = await createTestDatabase();
       try {
-        const env = { DATABASE_URL: db.url, IMPORT_BATCH_ROWS: '1' };
+        // Generations of one id: the registry's newest is sealed after every commit.
+        const env = {
+          DATABASE_URL: db.url,
+          IMPORT_BATCH_ROWS: '1',
+          IMPORT_REGISTRY_GENERATION_IDS: '1',
+        };
         const killed = await runImportCli(threeFiles.dir, { ...env, IMPORTER_CRASH_AT: at });
         expect(killed.signal, killed.stderr).toBe('SIGKILL');
 
@@ -174,22 +184,24 @@ describe('when a bulk load is killed (SIGKILL) part way', () => {
     async ({ at, pending }) => {
       const db = await createTestDatabase();
       try {
-        const env = { DATABASE_URL: db.url, IMPORT_BATCH_ROWS: '1', IMPORT_BULK_LOAD: 'always' };
+        const env = {
+          DATABASE_URL: db.url,
+          IMPORT_BATCH_ROWS: '1',
+          IMPORT_BULK_LOAD: 'always',
+          IMPORT_REGISTRY_GENERATION_IDS: '1',
+        };
         const killed = await runImportCli(threeFiles.dir, { ...env, IMPORTER_CRASH_AT: at });
         expect(killed.signal, killed.stderr).toBe('SIGKILL');
-        const left = await registryState(db.url);
-        expect(left.indexes).toEqual(MIGRATED_REGISTRY_INDEXES);
-        expect(left.staged).toBeGreaterThan(0);
+        const { staged, ...left } = await registryState(db.url);
+        expect(left).toEqual(MIGRATED_REGISTRY);
+        expect(staged).toBeGreaterThan(0);
         const partial = await expectConsistent(db.url);
         if (pending) expect(partial.ledger.some((r) => r.rows_pending > 0)).toBe(true);
 
         // The next run finishes the bulk load even when it is asked for a keyed one.
         const resumed = await runImportCli(threeFiles.dir, { ...env, IMPORT_BULK_LOAD: 'never' });
         expect(resumed.code, resumed.stderr).toBe(0);
-        expect(await registryState(db.url)).toEqual({
-          indexes: MIGRATED_REGISTRY_INDEXES,
-          staged: 0,
-        });
+        expect(await registryState(db.url)).toEqual({ ...MIGRATED_REGISTRY, staged: 0 });
         const figures = await figuresOf(db.url);
         expect(figures).toEqual(threeFiles.clean);
         expect(figures.ledger.every((r) => r.rows_pending === 0)).toBe(true);
@@ -200,22 +212,42 @@ describe('when a bulk load is killed (SIGKILL) part way', () => {
   );
 });
 
-/** The indexes of the registry and of its staging table, as the migrations create them. */
-const MIGRATED_REGISTRY_INDEXES = [
-  'CREATE UNIQUE INDEX event_ids_pkey ON public.event_ids USING btree (event_id)',
-];
+/** The registry as the migrations and id-registry.ts make it: each generation keyed, staging not. */
+const MIGRATED_REGISTRY = {
+  indexes: ['CREATE UNIQUE INDEX event_ids_N_pkey ON public.event_ids_N USING btree (event_id)'],
+  unkeyedGenerations: 0,
+  sealedWithoutFilter: 0,
+};
 
-/** The registry's and staging table's indexes, and how many ids a bulk load left staged. */
-async function registryState(url: string): Promise<{ indexes: string[]; staged: number }> {
+/**
+ * The indexes of the registry's generations (numbers written N) and of its staging table, the
+ * generations without a unique key, the sealed ones whose filter does not cover their ids, and
+ * how many ids a bulk load left staged.
+ */
+async function registryState(url: string): Promise<typeof MIGRATED_REGISTRY & { staged: number }> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ indexes: string[]; staged: number }>(
-      `SELECT (SELECT array_agg(indexdef ORDER BY indexdef) FROM pg_indexes
-               WHERE tablename IN ('event_ids', 'event_ids_staged')) AS indexes,
-              (SELECT count(*)::int FROM event_ids_staged) AS staged`,
+    const { rows } = await client.query<typeof MIGRATED_REGISTRY & { staged: number }>(
+      `WITH generations AS (
+         SELECT c.relname AS name, substring(c.relname FROM '\\d+$')::int AS generation
+         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'event_ids'::regclass)
+       SELECT
+         (SELECT array_agg(DISTINCT regexp_replace(indexdef, 'event_ids_\\d+', 'event_ids_N', 'g'))
+          FROM pg_indexes WHERE tablename IN (SELECT name FROM generations UNION SELECT 'event_ids_staged'))
+           AS indexes,
+         (SELECT count(*)::int FROM generations g WHERE NOT EXISTS
+            (SELECT 1 FROM pg_indexes x WHERE x.tablename = g.name AND x.indexdef LIKE 'CREATE UNIQUE%'))
+           AS "unkeyedGenerations",
+         (SELECT count(*)::int FROM generations g
+          WHERE g.generation < (SELECT max(generation) FROM generations)
+            AND (SELECT count(*) FROM event_ids e WHERE e.generation = g.generation)
+              <> (SELECT coalesce(sum(ids), 0) FROM event_id_filters f WHERE f.generation = g.generation))
+           AS "sealedWithoutFilter",
+         (SELECT count(*)::int FROM event_ids_staged) AS staged`,
     );
-    return rows[0] as { indexes: string[]; staged: number };
+    return rows[0] as typeof MIGRATED_REGISTRY & { staged: number };
   } finally {
     await client.end();
   }

@@ -74,6 +74,20 @@ describe('when a store of the single facts table is migrated to month partitions
     expect(await ids(client, 'event_ids')).toEqual(FACTS.map(([id]) => id).sort());
     expect(await ids(client, 'event_ids_staged')).toEqual([]);
 
+    // The registry's generations: the registry as it was is the first, and the newest.
+    expect(await ids(client, 'event_ids_1')).toEqual(FACTS.map(([id]) => id).sort());
+    const generations = await client.query(
+      `SELECT 1 FROM pg_inherits WHERE inhparent = 'event_ids'::regclass`,
+    );
+    expect(generations.rowCount).toBe(1);
+
+    await migrateBy(url, 'down', 1);
+    expect(await ids(client, 'event_ids')).toEqual(FACTS.map(([id]) => id).sort());
+    const registryKey = await client.query(
+      `SELECT 1 FROM pg_constraint WHERE conname = 'event_ids_pkey'`,
+    );
+    expect(registryKey.rowCount).toBe(1);
+
     await migrateBy(url, 'down', 1);
     expect(await ids(client, 'activities')).toEqual(FACTS.map(([id]) => id).sort());
     const key = await client.query(`SELECT 1 FROM pg_constraint WHERE conname = 'activities_pkey'`);

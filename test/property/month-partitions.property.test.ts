@@ -13,7 +13,8 @@ import { runs } from './fast-check-settings.js';
 
 /**
  * The id registry against a reference: files whose ids repeat across months and years (in upper
- * case, padded with spaces, twice in one file), imported in batches of a few rows, with months
+ * case, padded with spaces, twice in one file), imported in batches of a few rows, keyed or in
+ * bulk, into registry generations sealed as often as after every transaction, with months
  * archived and restored in between. A row is a duplicate exactly when its id was ever stored,
  * whatever was archived since; the stored facts are the model's, month by month.
  */
@@ -32,7 +33,7 @@ interface Row {
   spelling: 'lower' | 'upper' | 'padded';
 }
 type Step =
-  | { kind: 'import'; rows: Row[]; batchRows: number }
+  | { kind: 'import'; rows: Row[]; batchRows: number; generationIds: number; bulk: boolean }
   | { kind: 'archive'; before: number }
   | { kind: 'restore'; month: number };
 
@@ -48,6 +49,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       kind: fc.constant('import' as const),
       rows: fc.array(row, { minLength: 1, maxLength: 12 }),
       batchRows: fc.integer({ min: 1, max: 5 }),
+      // 1: the registry's newest generation is sealed after every transaction.
+      generationIds: fc.constantFrom(1, 2, 1_000_000),
+      bulk: fc.boolean(),
     }),
   },
   {
@@ -145,6 +149,8 @@ describe('the id registry across month partitions, archives and restores', () =>
               const importer = new Importer(pool, db.url, {
                 batchRows: s.batchRows,
                 copyBatchRows: s.batchRows,
+                registryGenerationIds: s.generationIds,
+                bulkLoad: s.bulk ? 'always' : 'auto',
                 settleMs: 0,
               });
               const [outcome] = await importer.importFiles([file]);

@@ -9,11 +9,12 @@ import { PRODUCT_KYC } from './row-rules.js';
 import type { UuidBloom } from './uuid-set.js';
 import type { MonthPartitions } from './month-partitions.js';
 import { statOrNull } from './data-file.js';
+import { IdRegistry } from './id-registry.js';
 
 /**
- * Bulk loads: the ids of the rows copied are staged, unkeyed; at the end the registry (event_ids)
- * is built anew with them in one sort, and the rows whose id may already be stored are settled
- * (the Importer decides per row which those are).
+ * Bulk loads: the ids of the rows copied are staged, unkeyed; at the end they become the id
+ * registry's next generation, keyed in one sort, and the rows whose id may already be stored are
+ * settled (the Importer decides per row which those are).
  */
 
 type RunCounts = repo.RunCounts;
@@ -46,14 +47,14 @@ export async function shouldBulkLoad(
     if (info && !findUnchangedRun(runs, info)) incomingBytes += sizes[i] as number;
   }
   if (incomingBytes < BULK_MIN_BYTES) return false;
-  const storedRows = await repo.estimatedStoredRows(client);
+  const storedRows = await IdRegistry.estimatedIds(client);
   return storedRows <= (incomingBytes / CSV_BYTES_PER_ROW) * BULK_MAX_STORED_RATIO;
 }
 
 /** About how many ids a bulk load's filter will hold: those stored and those of the files. */
 export async function expectedIds(client: pg.Client, sizes: number[]): Promise<number> {
   const incomingBytes = sizes.reduce((a, b) => a + b, 0);
-  return (await repo.estimatedStoredRows(client)) + incomingBytes / CSV_BYTES_PER_ROW;
+  return (await IdRegistry.estimatedIds(client)) + incomingBytes / CSV_BYTES_PER_ROW;
 }
 
 /**
@@ -65,19 +66,21 @@ export async function startBulkLoad(client: pg.Client, staged: UuidBloom): Promi
 }
 
 /**
- * Ends a bulk load in one transaction: merges the staged ids into the registry, then settles the
- * pending rows in arrival order (the first occurrence of an id not stored is inserted, with its
- * rollups and warnings; the others are duplicates) and moves their ledger counts. Interrupted, it
- * rolls back whole, and the next import finishes it. Returns each run's change.
+ * Ends a bulk load in one transaction: the staged ids become the registry's next generation, then
+ * the pending rows are settled in arrival order (the first occurrence of an id not stored is
+ * inserted, with its rollups and warnings; the others are duplicates) and their ledger counts
+ * moved. Interrupted, it rolls back whole, and the next import finishes it. Returns each run's
+ * change.
  */
 export async function settleBulkLoad(
   client: pg.Client,
+  registry: IdRegistry,
   partitions: MonthPartitions,
   pageRows: number,
   checkpoint?: ImportOptions['checkpoint'],
 ): Promise<Map<number, RunCounts>> {
   await client.query('BEGIN');
-  await repo.mergeStagedIds(client);
+  await registry.adoptStaged(client);
   await repo.collectSettledRows(client);
   const changes = new Map<number, RunCounts>();
   const changeOf = (runId: number): RunCounts => {
@@ -106,7 +109,7 @@ export async function settleBulkLoad(
   }
   await repo.applyRollups(client, rollups.delta());
   await partitions.ensure(client, months);
-  await repo.insertSettledRows(client);
+  await repo.insertSettledRows(client, registry.activeTable);
   for (const [runId, pending] of await repo.pendingRowsByRun(client)) {
     const change = changeOf(runId);
     change.rowsDuplicate = pending - change.rowsInserted;

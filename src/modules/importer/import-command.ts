@@ -86,6 +86,7 @@ export async function runImportCommand(
         importer = new Importer(database.pool, database.url, {
           batchRows: config.importBatchRows,
           bulkLoad: config.importBulkLoad,
+          registryGenerationIds: config.importRegistryGenerationIds,
           settleMs: config.fileSettleMs,
           onProgress,
           ...hooks,

@@ -23,6 +23,7 @@ export interface ImportQueueOptions {
   databaseUrl: string;
   batchRows: number;
   bulkLoad?: BulkLoadMode;
+  registryGenerationIds?: number;
   /** Config.fileSettleMs: how long a file ending inside a line must stay unchanged. */
   settleMs: number;
   log: FastifyBaseLogger;
@@ -180,13 +181,14 @@ export class ImportQueue {
         thread.on('exit', (code) =>
           reject(new Error(`the import thread stopped (exit code ${code})`)),
         );
-        const { databaseUrl, batchRows, bulkLoad, settleMs } = this.options;
+        const { databaseUrl, batchRows, bulkLoad, registryGenerationIds, settleMs } = this.options;
         const request: ImportRequest = {
           type: 'import',
           databaseUrl,
           files,
           batchRows,
           bulkLoad,
+          registryGenerationIds,
           settleMs,
         };
         thread.postMessage(request);

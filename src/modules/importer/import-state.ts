@@ -279,6 +279,11 @@ export class UnregisteredIds {
     }
   }
 
+  /** The ids, 16 bytes each, in the order they were added. */
+  packed(): Buffer {
+    return this.bytes.subarray(0, this.count * 16);
+  }
+
   clear(): void {
     this.count = 0;
     this.runEnds = [];

@@ -17,6 +17,7 @@ export interface ImportRequest {
   files: string[];
   batchRows: number;
   bulkLoad?: BulkLoadMode;
+  registryGenerationIds?: number;
   settleMs: number;
 }
 
@@ -48,6 +49,7 @@ async function run(request: ImportRequest): Promise<void> {
     importer = new Importer(pool, url, {
       batchRows: request.batchRows,
       bulkLoad: request.bulkLoad,
+      registryGenerationIds: request.registryGenerationIds,
       settleMs: request.settleMs,
       onProgress: (progress) => post({ type: 'progress', progress }),
     });

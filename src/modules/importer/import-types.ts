@@ -24,6 +24,8 @@ export interface ImportOptions {
   batchRows: number;
   /** Rows per COPY batch inside a transaction (default 50 000, at most batchRows). */
   copyBatchRows?: number;
+  /** Ids in a generation of the id registry before it is sealed (id-registry.ts); tests make it small. */
+  registryGenerationIds?: number;
   /** Default auto: a bulk load when the files are large next to the stored facts. */
   bulkLoad?: BulkLoadMode;
   /**
@@ -44,4 +46,5 @@ export type ImportCheckpoint =
   | 'copy-midstream' // half a batch handed to the socket, inside the COPY
   | 'ledger-pending' // facts and rollups written, ledger not
   | 'committed' // committed, this process not told yet
-  | 'bulk-settle'; // a bulk load's settling done but its commit
+  | 'bulk-settle' // a bulk load's settling done but its commit
+  | 'registry-sealed'; // the id registry's newest generation sealed and the next begun, not committed

@@ -108,14 +108,18 @@ async function copyInChunks(
 }
 
 /**
- * COPYs ids (a body of one-uuid rows, in chunks) into the registry event_ids, inside a savepoint.
- * Returns false, with the savepoint rolled back, when one is already stored; the registry's unique
- * key never admits one.
+ * COPYs ids (a body of one-uuid rows, in chunks) into the registry's newest generation `table`,
+ * inside a savepoint. Returns false, with the savepoint rolled back, when that generation holds
+ * one already: its unique key never admits one.
  */
-export async function registerIds(client: pg.Client, chunks: Iterable<Buffer>): Promise<boolean> {
+export async function registerIds(
+  client: pg.Client,
+  table: string,
+  chunks: Iterable<Buffer>,
+): Promise<boolean> {
   await client.query('SAVEPOINT register_ids');
   try {
-    await copyInChunks(client, 'event_ids (event_id)', chunks);
+    await copyInChunks(client, `${table} (event_id)`, chunks);
     await client.query('RELEASE SAVEPOINT register_ids');
     return true;
   } catch (error) {
@@ -447,24 +451,26 @@ export async function bulkLoadUnfinished(client: pg.Client): Promise<boolean> {
   return result.rows[0]?.unfinished ?? false;
 }
 
-/** About how many ids are stored, from the registry's size on disk (44 bytes a tuple). */
-export async function estimatedStoredRows(client: pg.Client): Promise<number> {
-  const result = await client.query<{ rows: number }>(
-    `SELECT (pg_relation_size('event_ids') / 44)::float8 AS rows`,
-  );
-  return result.rows[0]?.rows ?? 0;
-}
-
-/** Calls `visit` with the 16 bytes of every stored, staged and pending event id (binary COPY out). */
+/** Calls `visit` with the 16 bytes of every stored, staged and pending event id. */
 export async function forEachKnownId(
   client: pg.Client,
   visit: (bytes: Buffer, offset: number) => void,
 ): Promise<void> {
-  const stream = client.query(
-    copyTo(`COPY (SELECT event_id FROM event_ids UNION ALL SELECT event_id FROM event_ids_staged
-            UNION ALL SELECT event_id FROM activities_pending)
-            TO STDOUT (FORMAT binary)`),
+  await forEachSelectedId(
+    client,
+    `SELECT event_id FROM event_ids UNION ALL SELECT event_id FROM event_ids_staged
+     UNION ALL SELECT event_id FROM activities_pending`,
+    visit,
   );
+}
+
+/** Calls `visit` with the 16 bytes of each uuid a one-column query selects, in order (binary COPY out). */
+export async function forEachSelectedId(
+  client: pg.Client,
+  query: string,
+  visit: (bytes: Buffer, offset: number) => void,
+): Promise<void> {
+  const stream = client.query(copyTo(`COPY (${query}) TO STDOUT (FORMAT binary)`));
   let carry: Buffer = Buffer.alloc(0);
   let headerLeft = COPY_HEADER_BYTES;
   for await (const chunk of stream) {
@@ -487,30 +493,6 @@ export async function copyIntoPending(client: pg.Client, body: Buffer): Promise<
   );
   stream.end(body);
   await finished(stream);
-}
-
-/**
- * Makes the staged ids part of the registry by building the registry anew beside the old one:
- * the old ids join the staged ones, one sort builds the unique key over them all, and the tables
- * swap names, in the caller's transaction. One index build is far cheaper than inserting each id
- * into the old index (it was twice the whole load's time on 5 M rows). The staged ids are
- * distinct and new (the importer staged only ids its filter of every known id had never seen), so
- * the key refuses none. maintenance_work_mem (server memory, this build only) keeps the sort in
- * memory.
- */
-export async function mergeStagedIds(client: pg.Client): Promise<void> {
-  await client.query(`SET LOCAL maintenance_work_mem = '1GB'`);
-  await client.query('INSERT INTO event_ids_staged SELECT event_id FROM event_ids');
-  await client.query(
-    'ALTER TABLE event_ids_staged ADD CONSTRAINT event_ids_next_pkey PRIMARY KEY (event_id)',
-  );
-  await client.query('DROP TABLE event_ids');
-  await client.query('ALTER TABLE event_ids_staged RENAME TO event_ids');
-  await client.query(
-    'ALTER TABLE event_ids RENAME CONSTRAINT event_ids_next_pkey TO event_ids_pkey',
-  );
-  // As the migration creates it (migrations/1700000000004_month-partitions.sql).
-  await client.query('CREATE TABLE event_ids_staged (event_id uuid NOT NULL)');
 }
 
 /**
@@ -564,12 +546,15 @@ export async function readSettledRows(client: pg.Client, limit: number): Promise
   return result.rows;
 }
 
-/** Inserts the settled rows into activities (whose partitions exist) and their ids into event_ids. */
-export async function insertSettledRows(client: pg.Client): Promise<void> {
+/**
+ * Inserts the settled rows into activities (whose partitions exist) and their ids into the
+ * registry's newest generation `idTable`.
+ */
+export async function insertSettledRows(client: pg.Client, idTable: string): Promise<void> {
   const columns = ACTIVITY_COLUMNS.join(', ');
   await client.query(
-    `INSERT INTO event_ids SELECT p.event_id FROM activities_pending p JOIN settled USING (seq)
-     ORDER BY p.event_id`,
+    `INSERT INTO ${idTable} (event_id)
+     SELECT p.event_id FROM activities_pending p JOIN settled USING (seq) ORDER BY p.event_id`,
   );
   await client.query(
     `INSERT INTO activities (${columns})

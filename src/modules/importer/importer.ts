@@ -25,6 +25,7 @@ import { cutToBytes } from './csv-records.js';
 import * as repo from './importer.repository.js';
 import { FileParser } from './file-parser.js';
 import { expectedIds, settleBulkLoad, shouldBulkLoad, startBulkLoad } from './bulk-load.js';
+import { DEFAULT_GENERATION_IDS, IdRegistry } from './id-registry.js';
 import { loadFacts, type ParsedChunk } from './parsed-chunk.js';
 import { hashFile, judgeEnd, readHeader, statOrNull, type ChunkPosition } from './data-file.js';
 import type { FileOutcome, ImportOptions, ImportProgress } from './import-types.js';
@@ -81,6 +82,7 @@ export class Importer {
   private staged = new UuidBloom();
   private readonly known = new KnownPresence();
   private readonly unregistered = new UnregisteredIds();
+  private registry!: IdRegistry;
   private readonly partitions: MonthPartitions;
   private connectionError: Error | null = null;
   private expectStoredDuplicates = false;
@@ -135,6 +137,10 @@ export class Importer {
     try {
       await repo.acquireImportLock(this.client);
       await repo.prepareImportSession(this.client);
+      this.registry = await IdRegistry.open(
+        this.client,
+        this.options.registryGenerationIds ?? DEFAULT_GENERATION_IDS,
+      );
       // A file gone since it was listed fails on its own turn, not before the others.
       const sizes = await Promise.all(files.map(async (f) => (await statOrNull(f))?.size ?? 0));
       this.progress = {
@@ -151,11 +157,13 @@ export class Importer {
       if (this.bulk) {
         const settled = await settleBulkLoad(
           this.client,
+          this.registry,
           this.partitions,
           this.copyBatchRows,
           this.options.checkpoint,
         );
         this.bulk = false;
+        await this.sealRegistryIfFull();
         for (const o of outcomes) {
           const delta = settled.get(o instanceof RunState ? o.id : (o.runId ?? -1));
           if (delta) addCounts(o instanceof RunState ? o.committed : o, delta);
@@ -638,6 +646,7 @@ export class Importer {
       slice.run.nextLine = slice.endLine;
       slice.run.done = slice.endsFile;
     }
+    if (!this.bulk) await this.sealRegistryIfFull();
   }
 
   /**
@@ -657,12 +666,32 @@ export class Importer {
     this.unregistered.addSortedRun(batch.encoder.buffer, batch.idOffsetsInOrder(kept));
   }
 
-  /** The open transaction's new ids into the registry, in one sorted pass. */
+  /**
+   * The open transaction's new ids into the registry's newest generation, in one sorted pass,
+   * after the sealed generations' filters have screened them (the few flagged are looked up).
+   * Once every id is looked up before its copy, neither can find one stored.
+   */
   private async registerIds(): Promise<void> {
-    if (this.unregistered.count === 0) return;
-    if (!(await repo.registerIds(this.client, this.unregistered.sortedChunks())))
+    const { count } = this.unregistered;
+    if (count === 0) return;
+    if (!this.expectStoredDuplicates) {
+      const maybe = await this.registry.screen(this.client, this.unregistered.packed(), count);
+      if (maybe.length > 0 && (await repo.findStoredIds(this.client, maybe.sort())).length > 0)
+        throw new RegistryRefusedId();
+    }
+    const table = this.registry.activeTable;
+    if (!(await repo.registerIds(this.client, table, this.unregistered.sortedChunks())))
       throw new RegistryRefusedId();
+    this.registry.registered(count);
     this.unregistered.clear();
+  }
+
+  private async sealRegistryIfFull(): Promise<void> {
+    const checkpoint = this.options.checkpoint;
+    await this.registry.sealIfFull(
+      this.client,
+      checkpoint && (() => checkpoint('registry-sealed')),
+    );
   }
 
   /** A bulk batch: ids into the registry's staging table, then the facts. */

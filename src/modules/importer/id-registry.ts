@@ -1,0 +1,247 @@
+import type pg from 'pg';
+import { finished } from 'node:stream/promises';
+import { to as copyTo } from 'pg-copy-streams';
+import { COPY_HEADER_BYTES } from './binary-copy.js';
+import { IdFilter, IdHashes } from './id-filter.js';
+import { forEachSelectedId } from './importer.repository.js';
+import { uuidText } from './uuid-set.js';
+
+/**
+ * The registry of every event id ever stored (event_ids), in generations
+ * (migrations/1700000000005_registry-generations.sql). New ids enter the newest generation, whose
+ * unique key refuses an id it holds. Once it holds about `generationIds`, it is sealed: a Bloom
+ * filter of its ids is stored, and a new generation begins. A transaction's ids are screened by
+ * the sealed generations' filters, and only the few they flag are looked up. So a day's import
+ * enters one index of at most `generationIds` ids, whatever the store holds; what still grows with
+ * the store is reading the filters, about 3 bytes an id.
+ */
+export const DEFAULT_GENERATION_IDS = 8_000_000;
+/** Ids a filter segment covers: its filter (3 MB) and its ids while it is built stay small. */
+const SEGMENT_IDS = 1 << 20;
+/** A registry tuple's bytes on disk: 24 of header, 16 of uuid, 4 of generation, aligned, and its line pointer. */
+const ID_TUPLE_BYTES = 52;
+
+const tableOf = (generation: number): string => `event_ids_${generation}`;
+
+/** A sealed generation: where each of its filter's segments begins (16 bytes an id, in order). */
+interface SealedGeneration {
+  generation: number;
+  firstIds: Buffer;
+  segments: number;
+}
+
+export class IdRegistry {
+  private constructor(
+    private active: number,
+    private activeIds: number,
+    private readonly sealed: SealedGeneration[],
+    private readonly generationIds: number,
+  ) {}
+
+  /** The registry as stored. The caller holds the import lock. */
+  static async open(client: pg.Client, generationIds: number): Promise<IdRegistry> {
+    const generations = await client.query<{ generation: number; bytes: number }>(
+      `SELECT substring(c.relname FROM '^event_ids_(\\d+)$')::int AS generation,
+              pg_relation_size(c.oid)::float8 AS bytes
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       WHERE i.inhparent = 'event_ids'::regclass ORDER BY 1`,
+    );
+    const newest = generations.rows.at(-1);
+    if (!newest) throw new Error('the id registry has no generation: are migrations applied?');
+    const segments = await client.query<{ generation: number; firstId: string }>(
+      `SELECT generation, first_id::text AS "firstId" FROM event_id_filters
+       ORDER BY generation, segment`,
+    );
+    const sealed = generations.rows.slice(0, -1).map(({ generation }) => {
+      const ids = segments.rows.filter((s) => s.generation === generation).map((s) => s.firstId);
+      return {
+        generation,
+        firstIds: Buffer.from(ids.map((id) => id.replaceAll('-', '')).join(''), 'hex'),
+        segments: ids.length,
+      };
+    });
+    return new IdRegistry(
+      newest.generation,
+      Math.round(newest.bytes / ID_TUPLE_BYTES),
+      sealed,
+      generationIds,
+    );
+  }
+
+  /** The table new ids are copied into. */
+  get activeTable(): string {
+    return tableOf(this.active);
+  }
+
+  /** About how many ids the registry holds, from its size on disk. */
+  static async estimatedIds(client: pg.Client): Promise<number> {
+    const result = await client.query<{ bytes: number }>(
+      `SELECT coalesce(sum(pg_relation_size(inhrelid)), 0)::float8 AS bytes FROM pg_inherits
+       WHERE inhparent = 'event_ids'::regclass`,
+    );
+    return (result.rows[0]?.bytes ?? 0) / ID_TUPLE_BYTES;
+  }
+
+  /**
+   * Which of `count` packed ids a sealed generation may hold: its filter flags them. These are
+   * the only ones to look up; the others are in no sealed generation.
+   */
+  async screen(client: pg.Client, ids: Buffer, count: number): Promise<string[]> {
+    if (count === 0 || this.sealed.every((g) => g.segments === 0)) return [];
+    const hashes = new IdHashes(ids, count);
+    const flagged = new Uint8Array(count);
+    for (const generation of this.sealed) {
+      if (generation.segments === 0) continue; // sealed empty
+      const bySegment = groupBySegment(generation, ids, count);
+      for (let segment = 0; segment < generation.segments; segment++) {
+        const members = bySegment[segment] as number[];
+        if (members.length === 0) continue;
+        const filter = new IdFilter(await readFilter(client, generation.generation, segment));
+        for (const k of members) if (filter.mightContain(hashes, k)) flagged[k] = 1;
+      }
+    }
+    const maybe: string[] = [];
+    flagged.forEach((f, k) => f === 1 && maybe.push(uuidText(ids, k * 16)));
+    return maybe;
+  }
+
+  /** `count` ids entered the newest generation (in a transaction that may still roll back). */
+  registered(count: number): void {
+    this.activeIds += count;
+  }
+
+  /** Once the newest generation is full, seals it and begins the next, in one transaction. */
+  async sealIfFull(client: pg.Client, beforeCommit?: () => Promise<void>): Promise<void> {
+    if (this.activeIds < this.generationIds) return;
+    await client.query('BEGIN');
+    try {
+      const sealed = await this.storeFilter(client);
+      const next = this.active + 1;
+      await client.query(`CREATE TABLE ${tableOf(next)} (LIKE event_ids)`);
+      await client.query(
+        `ALTER TABLE ${tableOf(next)} ALTER COLUMN generation SET DEFAULT ${next},
+           ADD PRIMARY KEY (event_id)`,
+      );
+      await attach(client, next);
+      await beforeCommit?.();
+      await client.query('COMMIT');
+      this.begin(sealed, next, 0);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * A bulk load's staged ids (distinct, and new) become the next generation, in the caller's
+   * transaction: the newest is sealed, and the staging table is keyed, renamed and attached, so
+   * no stored id is copied again. The migration's empty staging table is created anew.
+   */
+  async adoptStaged(client: pg.Client): Promise<void> {
+    const staged = await client.query('SELECT 1 FROM event_ids_staged LIMIT 1');
+    if (staged.rows.length === 0) return;
+    const sealed = await this.storeFilter(client);
+    const next = this.active + 1;
+    await client.query(`SET LOCAL maintenance_work_mem = '1GB'`); // the key's sort, in memory
+    await client.query(
+      `ALTER TABLE event_ids_staged ADD COLUMN generation int NOT NULL DEFAULT ${next}`,
+    );
+    await client.query(
+      `ALTER TABLE event_ids_staged ADD CONSTRAINT ${tableOf(next)}_pkey PRIMARY KEY (event_id)`,
+    );
+    await client.query(`ALTER TABLE event_ids_staged RENAME TO ${tableOf(next)}`);
+    await attach(client, next);
+    // As the migration creates it (migrations/1700000000004_month-partitions.sql).
+    await client.query('CREATE TABLE event_ids_staged (event_id uuid NOT NULL)');
+    const size = await client.query<{ bytes: number }>(
+      `SELECT pg_relation_size('${tableOf(next)}')::float8 AS bytes`,
+    );
+    this.begin(sealed, next, (size.rows[0]?.bytes ?? 0) / ID_TUPLE_BYTES);
+  }
+
+  private begin(sealed: SealedGeneration, next: number, ids: number): void {
+    this.sealed.push(sealed);
+    this.active = next;
+    this.activeIds = ids;
+  }
+
+  /**
+   * Stores the newest generation's filter, one segment at a time: each a page of its ids in order
+   * (a range of its unique index), so that one segment is held at a time.
+   */
+  private async storeFilter(client: pg.Client): Promise<SealedGeneration> {
+    const generation = this.active;
+    const ids = Buffer.alloc(SEGMENT_IDS * 16);
+    const firstIds: Buffer[] = [];
+    for (let after: string | null = null; ;) {
+      let count = 0;
+      await forEachSelectedId(
+        client,
+        `SELECT event_id FROM ${tableOf(generation)}
+         ${after ? `WHERE event_id > '${after}'` : ''} ORDER BY event_id LIMIT ${SEGMENT_IDS}`,
+        (bytes, offset) => {
+          bytes.copy(ids, count * 16, offset, offset + 16);
+          count += 1;
+        },
+      );
+      if (count === 0) break;
+      const hashes = new IdHashes(ids, count);
+      const filter = new IdFilter(count);
+      for (let k = 0; k < count; k++) filter.add(hashes, k);
+      await client.query(
+        `INSERT INTO event_id_filters (generation, segment, first_id, ids, bits)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [generation, firstIds.length, uuidText(ids, 0), count, Buffer.from(filter.bytes)],
+      );
+      firstIds.push(Buffer.from(ids.subarray(0, 16)));
+      if (count < SEGMENT_IDS) break;
+      after = uuidText(ids, (count - 1) * 16);
+    }
+    return { generation, firstIds: Buffer.concat(firstIds), segments: firstIds.length };
+  }
+}
+
+async function attach(client: pg.Client, generation: number): Promise<void> {
+  await client.query(
+    `ALTER TABLE event_ids ATTACH PARTITION ${tableOf(generation)} FOR VALUES IN (${generation})`,
+  );
+}
+
+/** The ids' positions grouped by the segment of `generation` each falls in. */
+function groupBySegment(generation: SealedGeneration, ids: Buffer, count: number): number[][] {
+  const groups: number[][] = Array.from({ length: generation.segments }, () => []);
+  const starts = generation.firstIds;
+  for (let k = 0; k < count; k++) {
+    // The last segment whose first id is at most this one (the first segment takes smaller ones).
+    let lo = 1;
+    let hi = generation.segments;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts.compare(ids, k * 16, k * 16 + 16, mid * 16, mid * 16 + 16) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    (groups[lo - 1] as number[]).push(k);
+  }
+  return groups;
+}
+
+/** One segment's filter bits, by a binary COPY (a bytea as text would be twice the bytes). */
+async function readFilter(
+  client: pg.Client,
+  generation: number,
+  segment: number,
+): Promise<Uint8Array> {
+  const stream = client.query(
+    copyTo(
+      `COPY (SELECT bits FROM event_id_filters WHERE generation = ${generation} AND segment = ${segment})
+       TO STDOUT (FORMAT binary)`,
+    ),
+  );
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await finished(stream);
+  const body = Buffer.concat(chunks);
+  // Header, then one tuple: a 2-byte field count, a 4-byte length, the bytes.
+  const length = body.readInt32BE(COPY_HEADER_BYTES + 2);
+  return body.subarray(COPY_HEADER_BYTES + 6, COPY_HEADER_BYTES + 6 + length);
+}
