@@ -79,6 +79,7 @@ export async function settleBulkLoad(
   pageRows: number,
   checkpoint?: ImportOptions['checkpoint'],
 ): Promise<Map<number, RunCounts>> {
+  await registry.prepareToSeal(client);
   await client.query('BEGIN');
   await registry.adoptStaged(client);
   await repo.collectSettledRows(client);

@@ -113,6 +113,7 @@ export class IdRegistry {
   /** Once the newest generation is full, seals it and begins the next, in one transaction. */
   async sealIfFull(client: pg.Client, beforeCommit?: () => Promise<void>): Promise<void> {
     if (this.activeIds < this.generationIds) return;
+    await this.prepareToSeal(client);
     await client.query('BEGIN');
     try {
       const sealed = await this.storeFilter(client);
@@ -135,7 +136,8 @@ export class IdRegistry {
   /**
    * A bulk load's staged ids (distinct, and new) become the next generation, in the caller's
    * transaction: the newest is sealed, and the staging table is keyed, renamed and attached, so
-   * no stored id is copied again. The migration's empty staging table is created anew.
+   * no stored id is copied again. The migration's empty staging table is created anew. Call
+   * prepareToSeal first, outside the transaction.
    */
   async adoptStaged(client: pg.Client): Promise<void> {
     const staged = await client.query('SELECT 1 FROM event_ids_staged LIMIT 1');
@@ -157,6 +159,15 @@ export class IdRegistry {
       `SELECT pg_relation_size('${tableOf(next)}')::float8 AS bytes`,
     );
     this.begin(sealed, next, (size.rows[0]?.bytes ?? 0) / ID_TUPLE_BYTES);
+  }
+
+  /**
+   * VACUUMs the newest generation (outside a transaction), so that its filter is read from its
+   * unique index alone: without the visibility map a page of ids in order is a random heap read
+   * each (4 s instead of 0.2 s for 1 M ids).
+   */
+  async prepareToSeal(client: pg.Client): Promise<void> {
+    await client.query(`VACUUM ${this.activeTable}`);
   }
 
   private begin(sealed: SealedGeneration, next: number, ids: number): void {
@@ -211,13 +222,23 @@ async function attach(client: pg.Client, generation: number): Promise<void> {
 function groupBySegment(generation: SealedGeneration, ids: Buffer, count: number): number[][] {
   const groups: number[][] = Array.from({ length: generation.segments }, () => []);
   const starts = generation.firstIds;
+  const startPrefixes = Uint32Array.from({ length: generation.segments }, (_, s) =>
+    starts.readUInt32BE(s * 16),
+  );
   for (let k = 0; k < count; k++) {
-    // The last segment whose first id is at most this one (the first segment takes smaller ones).
+    // The last segment whose first id is at most this one (the first takes smaller ones). The
+    // ids' first 32 bits decide, unless they equal a segment start's.
+    const prefix = ids.readUInt32BE(k * 16);
     let lo = 1;
     let hi = generation.segments;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (starts.compare(ids, k * 16, k * 16 + 16, mid * 16, mid * 16 + 16) <= 0) lo = mid + 1;
+      const start = startPrefixes[mid] as number;
+      const atOrAfter =
+        start !== prefix
+          ? start < prefix
+          : starts.compare(ids, k * 16, k * 16 + 16, mid * 16, mid * 16 + 16) <= 0;
+      if (atOrAfter) lo = mid + 1;
       else hi = mid;
     }
     (groups[lo - 1] as number[]).push(k);

@@ -68,10 +68,12 @@ export async function acquireImportLock(client: pg.Client): Promise<void> {
  *   last batches, but each loses its ledger progress in the same transaction, so a rerun redoes
  *   exactly those rows: nothing is counted twice or half.
  * - statement_timeout: a batch may take minutes on slow disks, but never hangs forever.
+ * - jit off: the importer's queries are large but simple; compiling them only adds time.
  */
 export async function prepareImportSession(client: pg.Client): Promise<void> {
   await client.query(
-    `SET synchronous_commit = off; SET statement_timeout = '30min'; SET TimeZone = 'UTC'`,
+    `SET synchronous_commit = off; SET statement_timeout = '30min'; SET TimeZone = 'UTC';
+     SET jit = off`,
   );
 }
 
