@@ -24,8 +24,9 @@
  * With --stored N it measures growth instead (issue 23): N clean rows of history, in days of
  * --rows rows each ending the day before a new day of --rows rows (the users this is for: the
  * history is the days just before the new one). It times (a) the keyed psql \copy of the history
- * and (b) the importer's load of it, then the new day into (c) an empty store and (d) the full
- * one, and prints (b) against (a) and (d) against (c), with peak RSS.
+ * and (b) the importer's load of it, then the new day into (c) an empty store, (c') an empty store
+ * with IMPORT_BULK_LOAD=never (an empty store otherwise takes the bulk path) and (d) the full one,
+ * and prints (b) against (a) and (d) against (c), for reference (d) against (c'), with peak RSS.
  *
  * usage: npm run bench:import -- [--rows N] [--days D] [--stored N [--skip-keyed]] [--keep]
  *                               [--database-url URL]
@@ -327,8 +328,9 @@ async function runImporter(
   v: Variant,
   url: string,
   useGnuTime: boolean,
+  settings: Record<string, string> = {},
 ): Promise<{ m: Measurement; summary: string }> {
-  const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' };
+  const env = { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn', ...settings };
   log(`${label}: importer CLI on ${v.manifest.files.length} file(s)`);
   let stopWatch: (() => number) | undefined;
   const result = useGnuTime
@@ -355,9 +357,10 @@ async function measuredImport(
   v: Variant,
   url: string,
   useGnuTime: boolean,
+  settings: Record<string, string> = {},
 ): Promise<{ m: Measurement; summary: string }> {
   await checkpoint(adminUrl);
-  const r = await runImporter(label, v, url, useGnuTime);
+  const r = await runImporter(label, v, url, useGnuTime, settings);
   await settle(url);
   return r;
 }
@@ -598,15 +601,20 @@ async function measureGrowth(o: Options, work: string, dbs: ScratchDatabases): P
     ? null
     : await psqlBaseline('keyed \\copy history', true, history, dbs, o.adminUrl);
   if (keyed) await adminQuery(o.adminUrl, `DROP DATABASE ${new URL(keyed.url).pathname.slice(1)}`);
-  const load = async (label: string, v: Variant, url: string) =>
-    (await measuredImport(o.adminUrl, label, v, url, useGnuTime)).m;
+  const load = async (label: string, v: Variant, url: string, settings = {}) =>
+    (await measuredImport(o.adminUrl, label, v, url, useGnuTime, settings)).m;
   const full = await dbs.create('full');
   const bulk = await load('importer history', history, full);
   const intoEmpty = await load('day into empty', day, await dbs.create('empty'));
+  // The same day kept out of the bulk path (which an empty store takes): the keyed path's own cost.
+  const keyedIntoEmpty = await load('day into empty, keyed', day, await dbs.create('empty_keyed'), {
+    IMPORT_BULK_LOAD: 'never',
+  });
   const intoFull = await load(`day into ${int(history.manifest.rows)}`, day, full);
 
   const ratio = intoFull.seconds / intoEmpty.seconds;
-  const rss = [bulk, intoEmpty, intoFull].map((m) => mb(m.peakRssBytes ?? NaN));
+  const keyedRatio = intoFull.seconds / keyedIntoEmpty.seconds;
+  const rss = [bulk, intoEmpty, keyedIntoEmpty, intoFull].map((m) => mb(m.peakRssBytes ?? NaN));
   const vsKeyed = keyed
     ? [
         targetLine(
@@ -623,7 +631,7 @@ async function measureGrowth(o: Options, work: string, dbs: ScratchDatabases): P
       `load average before start: ${o.loadBefore.toFixed(2)}`,
     `ledger of the full store: ${await ledgerLine(full)}`,
     '',
-    resultTable([...(keyed ? [keyed.m] : []), bulk, intoEmpty, intoFull]),
+    resultTable([...(keyed ? [keyed.m] : []), bulk, intoEmpty, keyedIntoEmpty, intoFull]),
     '',
     ...vsKeyed,
     targetLine(
@@ -632,6 +640,7 @@ async function measureGrowth(o: Options, work: string, dbs: ScratchDatabases): P
       `<= ${TARGET_FULL_VS_EMPTY}x`,
       ratio <= TARGET_FULL_VS_EMPTY,
     ),
+    `a day into the full store / keyed into an empty one   ${keyedRatio.toFixed(2)}x   (for reference)`,
     targetLine(
       'importer peak RSS (largest)',
       `${Math.max(...rss).toFixed(0)} MB`,

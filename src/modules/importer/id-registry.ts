@@ -36,10 +36,15 @@ export class IdRegistry {
     private activeIds: number,
     private readonly sealed: SealedGeneration[],
     private readonly generationIds: number,
+    private readonly segmentIds: number,
   ) {}
 
-  /** The registry as stored. The caller holds the import lock. */
-  static async open(client: pg.Client, generationIds: number): Promise<IdRegistry> {
+  /** The registry as stored. The caller holds the import lock; tests make segments small. */
+  static async open(
+    client: pg.Client,
+    generationIds: number,
+    segmentIds = SEGMENT_IDS,
+  ): Promise<IdRegistry> {
     const generations = await client.query<{ generation: number; bytes: number }>(
       `SELECT substring(c.relname FROM '^event_ids_(\\d+)$')::int AS generation,
               pg_relation_size(c.oid)::float8 AS bytes
@@ -65,6 +70,7 @@ export class IdRegistry {
       Math.round(newest.bytes / ID_TUPLE_BYTES),
       sealed,
       generationIds,
+      segmentIds,
     );
   }
 
@@ -90,14 +96,18 @@ export class IdRegistry {
     if (count === 0 || this.sealed.every((g) => g.segments === 0)) return [];
     const hashes = new IdHashes(ids, count);
     const flagged = new Uint8Array(count);
+    const scratch = new FilterReader();
     for (const generation of this.sealed) {
       if (generation.segments === 0) continue; // sealed empty
-      const bySegment = groupBySegment(generation, ids, count);
-      for (let segment = 0; segment < generation.segments; segment++) {
-        const members = bySegment[segment] as number[];
-        if (members.length === 0) continue;
-        const filter = new IdFilter(await readFilter(client, generation.generation, segment));
-        for (const k of members) if (filter.mightContain(hashes, k)) flagged[k] = 1;
+      const { order, ends } = groupBySegment(generation, ids, count);
+      for (let segment = 0, from = 0; segment < generation.segments; segment++) {
+        const to = ends[segment] as number;
+        if (to === from) continue;
+        const filter = new IdFilter(await scratch.read(client, generation.generation, segment));
+        for (; from < to; from++) {
+          const k = order[from] as number;
+          if (filter.mightContain(hashes, k)) flagged[k] = 1;
+        }
       }
     }
     const maybe: string[] = [];
@@ -182,14 +192,14 @@ export class IdRegistry {
    */
   private async storeFilter(client: pg.Client): Promise<SealedGeneration> {
     const generation = this.active;
-    const ids = Buffer.alloc(SEGMENT_IDS * 16);
+    const ids = Buffer.alloc(this.segmentIds * 16);
     const firstIds: Buffer[] = [];
     for (let after: string | null = null; ;) {
       let count = 0;
       await forEachSelectedId(
         client,
         `SELECT event_id FROM ${tableOf(generation)}
-         ${after ? `WHERE event_id > '${after}'` : ''} ORDER BY event_id LIMIT ${SEGMENT_IDS}`,
+         ${after ? `WHERE event_id > '${after}'` : ''} ORDER BY event_id LIMIT ${this.segmentIds}`,
         (bytes, offset) => {
           bytes.copy(ids, count * 16, offset, offset + 16);
           count += 1;
@@ -205,7 +215,7 @@ export class IdRegistry {
         [generation, firstIds.length, uuidText(ids, 0), count, Buffer.from(filter.bytes)],
       );
       firstIds.push(Buffer.from(ids.subarray(0, 16)));
-      if (count < SEGMENT_IDS) break;
+      if (count < this.segmentIds) break;
       after = uuidText(ids, (count - 1) * 16);
     }
     return { generation, firstIds: Buffer.concat(firstIds), segments: firstIds.length };
@@ -218,13 +228,21 @@ async function attach(client: pg.Client, generation: number): Promise<void> {
   );
 }
 
-/** The ids' positions grouped by the segment of `generation` each falls in. */
-function groupBySegment(generation: SealedGeneration, ids: Buffer, count: number): number[][] {
-  const groups: number[][] = Array.from({ length: generation.segments }, () => []);
+/**
+ * The ids' positions ordered by the segment of `generation` each falls in (a counting sort), and
+ * where each segment's positions end.
+ */
+function groupBySegment(
+  generation: SealedGeneration,
+  ids: Buffer,
+  count: number,
+): { order: Int32Array; ends: Int32Array } {
   const starts = generation.firstIds;
   const startPrefixes = Uint32Array.from({ length: generation.segments }, (_, s) =>
     starts.readUInt32BE(s * 16),
   );
+  const segmentOf = new Int32Array(count);
+  const ends = new Int32Array(generation.segments);
   for (let k = 0; k < count; k++) {
     // The last segment whose first id is at most this one (the first takes smaller ones). The
     // ids' first 32 bits decide, unless they equal a segment start's.
@@ -241,28 +259,47 @@ function groupBySegment(generation: SealedGeneration, ids: Buffer, count: number
       if (atOrAfter) lo = mid + 1;
       else hi = mid;
     }
-    (groups[lo - 1] as number[]).push(k);
+    segmentOf[k] = lo - 1;
+    ends[lo - 1] = (ends[lo - 1] as number) + 1;
   }
-  return groups;
+  for (let s = 1; s < ends.length; s++) ends[s] = (ends[s] as number) + (ends[s - 1] as number);
+  const order = new Int32Array(count);
+  const next = Int32Array.from(ends, (_, s) => (s > 0 ? (ends[s - 1] as number) : 0)); // starts
+  for (let k = 0; k < count; k++) {
+    const s = segmentOf[k] as number;
+    order[next[s] as number] = k;
+    next[s] = (next[s] as number) + 1;
+  }
+  return { order, ends };
 }
 
-/** One segment's filter bits, by a binary COPY (a bytea as text would be twice the bytes). */
-async function readFilter(
-  client: pg.Client,
-  generation: number,
-  segment: number,
-): Promise<Uint8Array> {
-  const stream = client.query(
-    copyTo(
-      `COPY (SELECT bits FROM event_id_filters WHERE generation = ${generation} AND segment = ${segment})
-       TO STDOUT (FORMAT binary)`,
-    ),
-  );
-  const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await finished(stream);
-  const body = Buffer.concat(chunks);
-  // Header, then one tuple: a 2-byte field count, a 4-byte length, the bytes.
-  const length = body.readInt32BE(COPY_HEADER_BYTES + 2);
-  return body.subarray(COPY_HEADER_BYTES + 6, COPY_HEADER_BYTES + 6 + length);
+/**
+ * Reads segments' filter bits by a binary COPY (a bytea as text would be twice the bytes), into
+ * one buffer reused from segment to segment.
+ */
+class FilterReader {
+  private buffer = Buffer.alloc(0);
+
+  async read(client: pg.Client, generation: number, segment: number): Promise<Uint8Array> {
+    const stream = client.query(
+      copyTo(
+        `COPY (SELECT bits FROM event_id_filters WHERE generation = ${generation} AND segment = ${segment})
+         TO STDOUT (FORMAT binary)`,
+      ),
+    );
+    let length = 0;
+    stream.on('data', (chunk: Buffer) => {
+      if (this.buffer.length < length + chunk.length) {
+        const grown = Buffer.alloc(Math.max(length + chunk.length, this.buffer.length * 2));
+        this.buffer.copy(grown, 0, 0, length);
+        this.buffer = grown;
+      }
+      chunk.copy(this.buffer, length);
+      length += chunk.length;
+    });
+    await finished(stream);
+    // Header, then one tuple: a 2-byte field count, a 4-byte length, the bytes.
+    const bits = this.buffer.readInt32BE(COPY_HEADER_BYTES + 2);
+    return this.buffer.subarray(COPY_HEADER_BYTES + 6, COPY_HEADER_BYTES + 6 + bits);
+  }
 }

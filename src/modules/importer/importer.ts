@@ -163,6 +163,7 @@ export class Importer {
           this.options.checkpoint,
         );
         this.bulk = false;
+        this.staged = new UuidBloom(); // the load's (up to 64 MiB), not kept through the seal
         await this.sealRegistryIfFull();
         for (const o of outcomes) {
           const delta = settled.get(o instanceof RunState ? o.id : (o.runId ?? -1));

@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/db/migrate.js';
+import { IdRegistry } from '../../src/modules/importer/id-registry.js';
+import { uuidText } from '../../src/modules/importer/uuid-set.js';
+import { createTestDatabase } from '../helpers.js';
+
+/** Ids packed 16 bytes each: `shared` of them share their first 32 bits, the rest are scattered. */
+function packedIds(count: number, label: string, shared = 0): Buffer {
+  const ids = Buffer.alloc(count * 16);
+  for (let k = 0; k < count; k++) {
+    createHash('sha256')
+      .update(`${label}:${k}`)
+      .digest()
+      .copy(ids, k * 16, 0, 16);
+    if (k < shared) ids.writeUInt32BE(0x7fffffff, k * 16);
+  }
+  return ids;
+}
+
+const textsOf = (ids: Buffer): string[] =>
+  Array.from({ length: ids.length / 16 }, (_, k) => uuidText(ids, k * 16));
+
+describe('the id registry, sealed into generations whose filters are cut into segments', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let client: pg.Client;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await migrate(db.url);
+    client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+  });
+  afterAll(async () => {
+    await client?.end();
+    await db?.drop();
+  });
+
+  /** Stores `ids` in the newest generation, as an import's pass would, then seals if full. */
+  async function register(registry: IdRegistry, ids: Buffer): Promise<void> {
+    await client.query(`INSERT INTO ${registry.activeTable} (event_id) SELECT unnest($1::uuid[])`, [
+      textsOf(ids),
+    ]);
+    registry.registered(ids.length / 16);
+    await registry.sealIfFull(client);
+  }
+
+  it('when ids (a run of them sharing their first 32 bits, across segment boundaries) are sealed, then screening flags every one of them, and few others, also once the registry is read again', async () => {
+    const registry = await IdRegistry.open(client, 1500, 100);
+    // Two generations of 1 500 ids, 15 segments each; 250 ids share one prefix, so a segment
+    // boundary falls among them and whole ids decide which segment an id is in.
+    const first = packedIds(1500, 'first', 250);
+    const second = packedIds(1500, 'second', 250);
+    await register(registry, first);
+    await register(registry, second);
+    const segments = await client.query<{ generation: number; n: number; ids: number }>(
+      `SELECT generation, count(*)::int AS n, sum(ids)::int AS ids FROM event_id_filters
+       GROUP BY generation ORDER BY generation`,
+    );
+    expect(segments.rows).toEqual([
+      { generation: 1, n: 15, ids: 1500 },
+      { generation: 2, n: 15, ids: 1500 },
+    ]);
+    expect(registry.activeTable).toBe('event_ids_3');
+
+    const fresh = packedIds(3000, 'fresh', 250);
+    const everything = Buffer.concat([fresh, first, second]);
+    for (const reader of [registry, await IdRegistry.open(client, 1500, 100)]) {
+      const flagged = new Set(await reader.screen(client, everything, everything.length / 16));
+      for (const id of [...textsOf(first), ...textsOf(second)]) expect(flagged.has(id)).toBe(true);
+      const freshFlagged = textsOf(fresh).filter((id) => flagged.has(id));
+      expect(freshFlagged.length).toBeLessThan(10);
+    }
+  });
+});
