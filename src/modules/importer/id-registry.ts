@@ -13,12 +13,16 @@ import { uuidText } from './uuid-set.js';
  * filter of its ids is stored, and a new generation begins. A transaction's ids are screened by
  * the sealed generations' filters, and only the few they flag are looked up. So a day's import
  * enters one index of at most `generationIds` ids, whatever the store holds; what still grows with
- * the store is reading the filters, about 3 bytes an id.
+ * the store is reading the filters, 2.5 bytes an id (docs/storage.md).
  */
 export const DEFAULT_GENERATION_IDS = 8_000_000;
-/** Ids a filter segment covers: its filter (3 MB) and its ids while it is built stay small. */
+/** Ids a filter segment covers: its filter (2.5 MB) and its ids while it is built stay small. */
 const SEGMENT_IDS = 1 << 20;
-/** A registry tuple's bytes on disk: 24 of header, 16 of uuid, 4 of generation, aligned, and its line pointer. */
+/**
+ * About a registry tuple's bytes on disk, to estimate ids from sizes: 24 of header, 16 of uuid and
+ * 4 of generation, aligned, and a line pointer. A bulk load's generation takes 44 (its generation
+ * column was added after its rows, so they do not store it); the estimates are approximate.
+ */
 const ID_TUPLE_BYTES = 52;
 
 const tableOf = (generation: number): string => `event_ids_${generation}`;
@@ -173,8 +177,8 @@ export class IdRegistry {
 
   /**
    * VACUUMs the newest generation (outside a transaction), so that its filter is read from its
-   * unique index alone: without the visibility map a page of ids in order is a random heap read
-   * each (4 s instead of 0.2 s for 1 M ids).
+   * unique index alone: without the visibility map, reading its ids in order fetches each one
+   * from the heap, at random (bench/RESULTS.md).
    */
   async prepareToSeal(client: pg.Client): Promise<void> {
     await client.query(`VACUUM ${this.activeTable}`);

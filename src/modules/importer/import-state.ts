@@ -210,9 +210,9 @@ export class OpenTransaction {
 
 /**
  * Ids of the rows copied into activities that the registry (event_ids) has not taken yet. They
- * enter it in one sorted pass a transaction (Importer.registerIds): each pass into the registry's
- * unique index sweeps most of its leaves, so one pass instead of one a batch is what keeps a day's
- * cost from growing as fast as the store. Held as sorted runs, one a batch, for lookups.
+ * enter its newest generation in one sorted pass a transaction (Importer.registerIds): each pass
+ * into a unique index sweeps most of its leaves, so one pass a transaction instead of one a batch.
+ * Held as sorted runs, one a batch, for lookups.
  */
 export class UnregisteredIds {
   private bytes = Buffer.alloc(0);

@@ -59,10 +59,10 @@ type RunCounts = repo.RunCounts;
  * (FileParser) reads, splits and encodes the rows; this thread admits them in file order
  * (duplicates, rows the general rules must judge) into batches that are copied while the next
  * is filled. Batches (spanning small files, or cutting big ones) are committed in transactions of
- * `batchRows` rows: the facts, their ids (one sorted pass into the registry), the rollup deltas,
- * the rejects and the ledger progress of every file in them. An interruption leaves everything consistent and the next run resumes after the
- * last commit. Large imports are bulk loads: ids staged unkeyed, merged into the registry at the
- * end.
+ * `batchRows` rows: the facts, their ids (one sorted pass into the registry's newest generation),
+ * the rollup deltas, the rejects and the ledger progress of every file in them. An interruption
+ * leaves everything consistent and the next run resumes after the last commit. Large imports are
+ * bulk loads: ids staged unkeyed, keyed as the registry's next generation at the end.
  */
 export class Importer {
   private client!: pg.Client;
@@ -182,10 +182,10 @@ export class Importer {
   }
 
   /**
-   * Imports the files in order. When the registry refuses an id at a transaction's registry pass
-   * (an event stored by an earlier import, which this one had no reason to look up), that
-   * transaction rolls back and its files continue from their last commit, every id now looked up
-   * before it is copied.
+   * Imports the files in order. When a transaction's registry pass finds an id stored (an event
+   * stored by an earlier import, which this one had no reason to look up), that transaction rolls
+   * back and its files continue from their last commit, every id now looked up before it is
+   * copied.
    */
   private async importAll(files: string[]): Promise<Array<FileOutcome | RunState>> {
     const opened: Array<FileOutcome | OpenedRun> = [];
@@ -670,7 +670,7 @@ export class Importer {
   /**
    * The open transaction's new ids into the registry's newest generation, in one sorted pass,
    * after the sealed generations' filters have screened them (the few flagged are looked up).
-   * Once every id is looked up before its copy, neither can find one stored.
+   * After a refusal every id is looked up before its copy, so the screening is skipped.
    */
   private async registerIds(): Promise<void> {
     const { count } = this.unregistered;
@@ -790,7 +790,10 @@ class OpenedRun {
   ) {}
 }
 
-/** The registry refused an id at a registry pass: it was stored before this import began. */
+/**
+ * A registry pass found an id stored before this import began: a sealed generation holds it, or
+ * the newest generation's key refused it.
+ */
 class RegistryRefusedId extends Error {
   constructor() {
     super('an event id copied in this transaction was stored already');
