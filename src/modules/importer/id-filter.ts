@@ -6,7 +6,7 @@
  * (IdHashes) and filters take those.
  */
 export class IdFilter {
-  static readonly BITS_PER_ID = 20;
+  private static readonly BITS_PER_ID = 20;
   private static readonly BITS_SET = 13;
   readonly bytes: Uint8Array;
   private readonly bits: number;

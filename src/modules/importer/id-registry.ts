@@ -57,17 +57,13 @@ export class IdRegistry {
     );
     const newest = generations.rows.at(-1);
     if (!newest) throw new Error('the id registry has no generation: are migrations applied?');
-    const segments = await client.query<{ generation: number; firstId: string }>(
-      `SELECT generation, first_id::text AS "firstId" FROM event_id_filters
+    const segments = await client.query<{ generation: number; firstId: Buffer }>(
+      `SELECT generation, uuid_send(first_id) AS "firstId" FROM event_id_filters
        ORDER BY generation, segment`,
     );
     const sealed = generations.rows.slice(0, -1).map(({ generation }) => {
       const ids = segments.rows.filter((s) => s.generation === generation).map((s) => s.firstId);
-      return {
-        generation,
-        firstIds: Buffer.from(ids.map((id) => id.replaceAll('-', '')).join(''), 'hex'),
-        segments: ids.length,
-      };
+      return { generation, firstIds: Buffer.concat(ids), segments: ids.length };
     });
     return new IdRegistry(
       newest.generation,
