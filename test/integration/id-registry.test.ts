@@ -25,14 +25,17 @@ const textsOf = (ids: Buffer): string[] =>
 describe('the id registry, sealed into generations whose filters are cut into segments', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let client: pg.Client;
+  let pool: pg.Pool;
   beforeAll(async () => {
     db = await createTestDatabase();
     await migrate(db.url);
     client = new pg.Client({ connectionString: db.url });
     await client.connect();
+    pool = new pg.Pool({ connectionString: db.url, max: 1 });
   });
   afterAll(async () => {
     await client?.end();
+    await pool?.end();
     await db?.drop();
   });
 
@@ -46,26 +49,30 @@ describe('the id registry, sealed into generations whose filters are cut into se
   }
 
   it('when ids (a run of them sharing their first 32 bits, across segment boundaries) are sealed, then screening flags every one of them, and few others, also once the registry is read again', async () => {
-    const registry = await IdRegistry.open(client, 1500, 100);
-    // Two generations of 1 500 ids, 15 segments each; 250 ids share one prefix, so a segment
-    // boundary falls among them and whole ids decide which segment an id is in.
+    const registry = await IdRegistry.open(client, pool, 1500, 100);
+    // Two generations of 1 500 ids, each read in two halves of 750 from its median: 8 segments
+    // each. 250 ids share one prefix, so segment boundaries fall among them and whole ids decide
+    // which segment an id is in.
     const first = packedIds(1500, 'first', 250);
     const second = packedIds(1500, 'second', 250);
     await register(registry, first);
     await register(registry, second);
     const segments = await client.query<{ generation: number; n: number; ids: number }>(
-      `SELECT generation, count(*)::int AS n, sum(ids)::int AS ids FROM event_id_filters
+      `SELECT generation, count(*)::int AS n, sum(ids)::int AS ids,
+              bool_and(segment = place - 1) AS "inOrder"
+       FROM (SELECT *, row_number() OVER (PARTITION BY generation ORDER BY first_id) AS place
+             FROM event_id_filters) f
        GROUP BY generation ORDER BY generation`,
     );
     expect(segments.rows).toEqual([
-      { generation: 1, n: 15, ids: 1500 },
-      { generation: 2, n: 15, ids: 1500 },
+      { generation: 1, n: 16, ids: 1500, inOrder: true },
+      { generation: 2, n: 16, ids: 1500, inOrder: true },
     ]);
     expect(registry.activeTable).toBe('event_ids_3');
 
     const fresh = packedIds(3000, 'fresh', 250);
     const everything = Buffer.concat([fresh, first, second]);
-    for (const reader of [registry, await IdRegistry.open(client, 1500, 100)]) {
+    for (const reader of [registry, await IdRegistry.open(client, pool, 1500, 100)]) {
       const flagged = new Set(await reader.screen(client, everything, everything.length / 16));
       for (const id of [...textsOf(first), ...textsOf(second)]) expect(flagged.has(id)).toBe(true);
       const freshFlagged = textsOf(fresh).filter((id) => flagged.has(id));

@@ -24,7 +24,7 @@ function sequentialIds(count: number, from = 0): Buffer {
 
 function flagged(filter: IdFilter, ids: Buffer): number {
   const count = ids.length / 16;
-  const hashes = new IdHashes(ids, count);
+  const hashes = IdHashes.of(ids, count);
   let n = 0;
   for (let k = 0; k < count; k++) if (filter.mightContain(hashes, k)) n += 1;
   return n;
@@ -38,7 +38,7 @@ describe("a sealed registry generation's Bloom filter", () => {
     'when it holds %s ids, then it flags every one of them, and fewer than 1 in 5 000 of others, also once read back from its bytes',
     (_kind, stored, others) => {
       const filter = new IdFilter(IDS);
-      const hashes = new IdHashes(stored, IDS);
+      const hashes = IdHashes.of(stored, IDS);
       for (let k = 0; k < IDS; k++) filter.add(hashes, k);
       const readBack = new IdFilter(Uint8Array.from(filter.bytes));
 

@@ -45,29 +45,37 @@ export class IdFilter {
   }
 }
 
-/** The two 32-bit hashes of each of a run of packed 16-byte ids. */
+/** The two 32-bit hashes of each of a run of 16-byte ids, in arrays that can be refilled. */
 export class IdHashes {
   readonly first: Uint32Array;
   readonly step: Uint32Array;
 
-  constructor(ids: Buffer, count: number) {
-    this.first = new Uint32Array(count);
-    this.step = new Uint32Array(count);
-    for (let k = 0; k < count; k++) {
-      // Two hashes of all four words, weighted differently (ids need not be random: sequential
-      // ones are valid), so that ids agreeing on one still differ in the other.
-      const at = k * 16;
-      const w0 = ids.readUInt32BE(at);
-      const w1 = ids.readUInt32BE(at + 4);
-      const w2 = ids.readUInt32BE(at + 8);
-      const w3 = ids.readUInt32BE(at + 12);
-      this.first[k] = fmix32(
-        w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca77) ^ Math.imul(w3, 0xc2b2ae3d),
-      );
-      this.step[k] = fmix32(
-        w3 ^ Math.imul(w2, 0x27d4eb2f) ^ Math.imul(w1, 0x165667b1) ^ Math.imul(w0, 0xd3a2646d),
-      );
-    }
+  constructor(capacity: number) {
+    this.first = new Uint32Array(capacity);
+    this.step = new Uint32Array(capacity);
+  }
+
+  /** The hashes of `count` packed ids. */
+  static of(ids: Buffer, count: number): IdHashes {
+    const hashes = new IdHashes(count);
+    for (let k = 0; k < count; k++) hashes.set(k, ids, k * 16);
+    return hashes;
+  }
+
+  /** Sets the k-th hashes to those of the id at `offset` of `bytes`. */
+  set(k: number, bytes: Buffer, offset: number): void {
+    // Two hashes of all four words, weighted differently (ids need not be random: sequential
+    // ones are valid), so that ids agreeing on one still differ in the other.
+    const w0 = bytes.readUInt32BE(offset);
+    const w1 = bytes.readUInt32BE(offset + 4);
+    const w2 = bytes.readUInt32BE(offset + 8);
+    const w3 = bytes.readUInt32BE(offset + 12);
+    this.first[k] = fmix32(
+      w0 ^ Math.imul(w1, 0x9e3779b1) ^ Math.imul(w2, 0x85ebca77) ^ Math.imul(w3, 0xc2b2ae3d),
+    );
+    this.step[k] = fmix32(
+      w3 ^ Math.imul(w2, 0x27d4eb2f) ^ Math.imul(w1, 0x165667b1) ^ Math.imul(w0, 0xd3a2646d),
+    );
   }
 }
 

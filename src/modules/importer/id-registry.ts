@@ -24,6 +24,8 @@ const SEGMENT_IDS = 1 << 20;
  * column was added after its rows, so they do not store it); the estimates are approximate.
  */
 const ID_TUPLE_BYTES = 52;
+/** About how many ids a seal samples to split its reading in two halves. */
+const MEDIAN_SAMPLE_IDS = 20_000;
 
 const tableOf = (generation: number): string => `event_ids_${generation}`;
 
@@ -36,6 +38,7 @@ interface SealedGeneration {
 
 export class IdRegistry {
   private constructor(
+    private readonly pool: pg.Pool,
     private active: number,
     private activeIds: number,
     private readonly sealed: SealedGeneration[],
@@ -43,9 +46,13 @@ export class IdRegistry {
     private readonly segmentIds: number,
   ) {}
 
-  /** The registry as stored. The caller holds the import lock; tests make segments small. */
+  /**
+   * The registry as stored. The caller holds the import lock on `client`; seals read on one more
+   * connection from `pool`. Tests make segments small.
+   */
   static async open(
     client: pg.Client,
+    pool: pg.Pool,
     generationIds: number,
     segmentIds = SEGMENT_IDS,
   ): Promise<IdRegistry> {
@@ -66,6 +73,7 @@ export class IdRegistry {
       return { generation, firstIds: Buffer.concat(ids), segments: ids.length };
     });
     return new IdRegistry(
+      pool,
       newest.generation,
       Math.round(newest.bytes / ID_TUPLE_BYTES),
       sealed,
@@ -94,7 +102,7 @@ export class IdRegistry {
    */
   async screen(client: pg.Client, ids: Buffer, count: number): Promise<string[]> {
     if (count === 0 || this.sealed.every((g) => g.segments === 0)) return [];
-    const hashes = new IdHashes(ids, count);
+    const hashes = IdHashes.of(ids, count);
     const flagged = new Uint8Array(count);
     const scratch = new FilterReader();
     for (const generation of this.sealed) {
@@ -188,38 +196,104 @@ export class IdRegistry {
 
   /**
    * Stores the newest generation's filter, one segment at a time: each a page of its ids in order
-   * (a range of its unique index), so that one segment is held at a time.
+   * (a range of its unique index), so that one segment is held at a time. Reading the pages is
+   * most of a seal's time, so a second connection reads the ids from a sampled median on, at once
+   * (bench/RESULTS.md); its segments are numbered after the lower half's once both are stored.
    */
   private async storeFilter(client: pg.Client): Promise<SealedGeneration> {
     const generation = this.active;
-    const ids = Buffer.alloc(this.segmentIds * 16);
+    const store = (segment: number, page: FilterPage): Promise<unknown> =>
+      client.query(
+        `INSERT INTO event_id_filters (generation, segment, first_id, ids, bits)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [generation, segment, uuidText(page.firstId, 0), page.ids, page.bits],
+      );
+    const median = await this.sampledMedian(client);
+    const helper = median === null ? null : await this.pool.connect();
+    const [lower, upper] = await allSettledOrFirstFailure([
+      this.readPages(client, median === null ? '' : `event_id < '${median}'`, store),
+      helper
+        ? this.readPages(helper, `event_id >= '${median}'`, (j, page) => store(-1 - j, page))
+        : Promise.resolve([]),
+    ]).finally(() => helper?.release());
+    if (upper.length > 0) {
+      await client.query(
+        `UPDATE event_id_filters SET segment = $2 - 1 - segment
+         WHERE generation = $1 AND segment < 0`,
+        [generation, lower.length],
+      );
+    }
+    const firstIds = Buffer.concat([...lower, ...upper]);
+    return { generation, firstIds, segments: firstIds.length / 16 };
+  }
+
+  /** The median id of a sample of the newest generation (null when the sample is empty). */
+  private async sampledMedian(client: pg.Client): Promise<string | null> {
+    const percent = Math.min(100, (100 * MEDIAN_SAMPLE_IDS) / Math.max(1, this.activeIds));
+    const result = await client.query<{ median: string | null }>(
+      `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY event_id) AS median
+       FROM ${this.activeTable} TABLESAMPLE SYSTEM ($1)`,
+      [percent],
+    );
+    return result.rows[0]?.median ?? null;
+  }
+
+  /**
+   * Reads the newest generation's ids that meet `range`, in order, a page of `segmentIds` at a
+   * time, and stores each page's filter. Returns each page's first id.
+   */
+  private async readPages(
+    reader: pg.ClientBase,
+    range: string,
+    store: (page: number, filter: FilterPage) => Promise<unknown>,
+  ): Promise<Buffer[]> {
+    const hashes = new IdHashes(this.segmentIds);
     const firstIds: Buffer[] = [];
+    const lastId = Buffer.alloc(16);
     for (let after: string | null = null; ;) {
       let count = 0;
+      let firstId = Buffer.alloc(0);
+      const where = [range, after ? `event_id > '${after}'` : ''].filter(Boolean).join(' AND ');
       await forEachSelectedId(
-        client,
-        `SELECT event_id FROM ${tableOf(generation)}
-         ${after ? `WHERE event_id > '${after}'` : ''} ORDER BY event_id LIMIT ${this.segmentIds}`,
+        reader,
+        `SELECT event_id FROM ${this.activeTable} ${where ? `WHERE ${where}` : ''}
+         ORDER BY event_id LIMIT ${this.segmentIds}`,
         (bytes, offset) => {
-          bytes.copy(ids, count * 16, offset, offset + 16);
+          if (count === 0) firstId = Buffer.from(bytes.subarray(offset, offset + 16));
+          hashes.set(count, bytes, offset);
+          bytes.copy(lastId, 0, offset, offset + 16);
           count += 1;
         },
       );
       if (count === 0) break;
-      const hashes = new IdHashes(ids, count);
       const filter = new IdFilter(count);
       for (let k = 0; k < count; k++) filter.add(hashes, k);
-      await client.query(
-        `INSERT INTO event_id_filters (generation, segment, first_id, ids, bits)
-         VALUES ($1, $2, $3, $4, $5)`,
-        [generation, firstIds.length, uuidText(ids, 0), count, Buffer.from(filter.bytes)],
-      );
-      firstIds.push(Buffer.from(ids.subarray(0, 16)));
+      const bits = Buffer.from(filter.bytes.buffer, filter.bytes.byteOffset, filter.bytes.length);
+      await store(firstIds.length, { firstId, ids: count, bits });
+      firstIds.push(firstId);
       if (count < this.segmentIds) break;
-      after = uuidText(ids, (count - 1) * 16);
+      after = uuidText(lastId, 0);
     }
-    return { generation, firstIds: Buffer.concat(firstIds), segments: firstIds.length };
+    return firstIds;
   }
+}
+
+/**
+ * Waits for both reads to end, so that neither stores a segment after the caller rolls back, then
+ * throws the first failure.
+ */
+async function allSettledOrFirstFailure<A, B>(reads: [Promise<A>, Promise<B>]): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled(reads);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
+}
+
+/** A stored segment of a filter: its first id, how many ids it holds, and its bits. */
+interface FilterPage {
+  firstId: Buffer;
+  ids: number;
+  bits: Buffer;
 }
 
 async function attach(client: pg.Client, generation: number): Promise<void> {

@@ -139,6 +139,7 @@ export class Importer {
       await repo.prepareImportSession(this.client);
       this.registry = await IdRegistry.open(
         this.client,
+        this.pool,
         this.options.registryGenerationIds ?? DEFAULT_GENERATION_IDS,
       );
       // A file gone since it was listed fails on its own turn, not before the others.
