@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
-import { IdRegistry } from '../../src/modules/importer/id-registry.js';
+import { extremes, IdRegistry } from '../../src/modules/importer/id-registry.js';
 import { uuidText } from '../../src/modules/importer/uuid-set.js';
 import { createTestDatabase } from '../helpers.js';
 
@@ -77,6 +77,20 @@ describe('the id registry, sealed into generations whose filters are cut into se
       for (const id of [...textsOf(first), ...textsOf(second)]) expect(flagged.has(id)).toBe(true);
       const freshFlagged = textsOf(fresh).filter((id) => flagged.has(id));
       expect(freshFlagged.length).toBeLessThan(10);
+    }
+  });
+
+  it('when a page of ids comes in any order, then its first and last ids in order are found', () => {
+    const ids = packedIds(500, 'page', 100); // 100 share their first 32 bits
+    const sorted = textsOf(ids).sort();
+    for (const seed of [1, 2, 3]) {
+      const shuffled = Buffer.alloc(ids.length);
+      Array.from({ length: 500 }, (_, k) => k)
+        .sort((a, b) => ((a * 7919 * seed) % 503) - ((b * 7919 * seed) % 503))
+        .forEach((from, to) => ids.copy(shuffled, to * 16, from * 16, from * 16 + 16));
+      const { first, last } = extremes(shuffled, 500);
+      expect(uuidText(shuffled, first)).toBe(sorted[0]);
+      expect(uuidText(shuffled, last)).toBe(sorted[499]);
     }
   });
 });

@@ -3,7 +3,6 @@ import { finished } from 'node:stream/promises';
 import { to as copyTo } from 'pg-copy-streams';
 import { COPY_HEADER_BYTES } from './binary-copy.js';
 import { IdFilter, IdHashes } from './id-filter.js';
-import { forEachSelectedId } from './importer.repository.js';
 import { uuidText } from './uuid-set.js';
 
 /**
@@ -104,14 +103,23 @@ export class IdRegistry {
     if (count === 0 || this.sealed.every((g) => g.segments === 0)) return [];
     const hashes = IdHashes.of(ids, count);
     const flagged = new Uint8Array(count);
-    const scratch = new FilterReader();
+    const reader = new ByteaReader();
     for (const generation of this.sealed) {
       if (generation.segments === 0) continue; // sealed empty
       const { order, ends } = groupBySegment(generation, ids, count);
       for (let segment = 0, from = 0; segment < generation.segments; segment++) {
         const to = ends[segment] as number;
         if (to === from) continue;
-        const filter = new IdFilter(await scratch.read(client, generation.generation, segment));
+        const bits = await reader.read(
+          client,
+          `SELECT bits FROM event_id_filters
+           WHERE generation = ${generation.generation} AND segment = ${segment}`,
+        );
+        if (!bits)
+          throw new Error(
+            `filter segment ${segment} of generation ${generation.generation} is missing`,
+          );
+        const filter = new IdFilter(bits);
         for (; from < to; from++) {
           const k = order[from] as number;
           if (filter.mightContain(hashes, k)) flagged[k] = 1;
@@ -239,43 +247,71 @@ export class IdRegistry {
   }
 
   /**
-   * Reads the newest generation's ids that meet `range`, in order, a page of `segmentIds` at a
-   * time, and stores each page's filter. Returns each page's first id.
+   * Reads the newest generation's ids that meet `range` in pages of `segmentIds`, in order, and
+   * stores each page's filter. Returns each page's first id. A page comes as one bytea of its ids
+   * packed (string_agg): as rows, framing a million COPY messages cost the client more than
+   * PostgreSQL's reading them.
    */
   private async readPages(
-    reader: pg.ClientBase,
+    connection: pg.ClientBase,
     range: string,
     store: (page: number, filter: FilterPage) => Promise<unknown>,
   ): Promise<Buffer[]> {
+    const reader = new ByteaReader();
     const hashes = new IdHashes(this.segmentIds);
     const firstIds: Buffer[] = [];
-    const lastId = Buffer.alloc(16);
     for (let after: string | null = null; ;) {
-      let count = 0;
-      let firstId = Buffer.alloc(0);
       const where = [range, after ? `event_id > '${after}'` : ''].filter(Boolean).join(' AND ');
-      await forEachSelectedId(
-        reader,
-        `SELECT event_id FROM ${this.activeTable} ${where ? `WHERE ${where}` : ''}
-         ORDER BY event_id LIMIT ${this.segmentIds}`,
-        (bytes, offset) => {
-          if (count === 0) firstId = Buffer.from(bytes.subarray(offset, offset + 16));
-          hashes.set(count, bytes, offset);
-          bytes.copy(lastId, 0, offset, offset + 16);
-          count += 1;
-        },
+      const ids = await reader.read(
+        connection,
+        `SELECT string_agg(uuid_send(event_id), ''::bytea) FROM (
+           SELECT event_id FROM ${this.activeTable} ${where ? `WHERE ${where}` : ''}
+           ORDER BY event_id LIMIT ${this.segmentIds}) page`,
       );
-      if (count === 0) break;
+      const count = ids ? ids.length / 16 : 0;
+      if (!ids || count === 0) break;
       const filter = new IdFilter(count);
-      for (let k = 0; k < count; k++) filter.add(hashes, k);
+      for (let k = 0; k < count; k++) {
+        hashes.set(k, ids, k * 16);
+        filter.add(hashes, k);
+      }
+      // The page is the next ids in order, but string_agg promises no order inside it.
+      const { first, last } = extremes(ids, count);
+      const firstId = Buffer.from(ids.subarray(first, first + 16));
       const bits = Buffer.from(filter.bytes.buffer, filter.bytes.byteOffset, filter.bytes.length);
       await store(firstIds.length, { firstId, ids: count, bits });
       firstIds.push(firstId);
       if (count < this.segmentIds) break;
-      after = uuidText(lastId, 0);
+      after = uuidText(ids, last);
     }
     return firstIds;
   }
+}
+
+/** The offsets of the first and the last in order of `count` packed ids (byte order, as uuids). */
+export function extremes(ids: Buffer, count: number): { first: number; last: number } {
+  let first = 0;
+  let last = 0;
+  let firstPrefix = ids.readUInt32BE(0);
+  let lastPrefix = firstPrefix;
+  for (let at = 16; at < count * 16; at += 16) {
+    // The first 32 bits decide, unless they tie.
+    const prefix = ids.readUInt32BE(at);
+    if (
+      prefix < firstPrefix ||
+      (prefix === firstPrefix && ids.compare(ids, first, first + 16, at, at + 16) < 0)
+    ) {
+      first = at;
+      firstPrefix = prefix;
+    } else if (
+      prefix > lastPrefix ||
+      (prefix === lastPrefix && ids.compare(ids, last, last + 16, at, at + 16) > 0)
+    ) {
+      last = at;
+      lastPrefix = prefix;
+    }
+  }
+  return { first, last };
 }
 
 /**
@@ -348,19 +384,14 @@ function groupBySegment(
 }
 
 /**
- * Reads segments' filter bits by a binary COPY (a bytea as text would be twice the bytes), into
- * one buffer reused from segment to segment.
+ * Reads the one bytea a query selects by a binary COPY (as text it would be twice the bytes), into
+ * one buffer reused from read to read. Null when the query selects no row or a null.
  */
-class FilterReader {
+class ByteaReader {
   private buffer = Buffer.alloc(0);
 
-  async read(client: pg.Client, generation: number, segment: number): Promise<Uint8Array> {
-    const stream = client.query(
-      copyTo(
-        `COPY (SELECT bits FROM event_id_filters WHERE generation = ${generation} AND segment = ${segment})
-         TO STDOUT (FORMAT binary)`,
-      ),
-    );
+  async read(client: pg.ClientBase, query: string): Promise<Buffer | null> {
+    const stream = client.query(copyTo(`COPY (${query}) TO STDOUT (FORMAT binary)`));
     let length = 0;
     stream.on('data', (chunk: Buffer) => {
       if (this.buffer.length < length + chunk.length) {
@@ -372,8 +403,11 @@ class FilterReader {
       length += chunk.length;
     });
     await finished(stream);
-    // Header, then one tuple: a 2-byte field count, a 4-byte length, the bytes.
-    const bits = this.buffer.readInt32BE(COPY_HEADER_BYTES + 2);
-    return this.buffer.subarray(COPY_HEADER_BYTES + 6, COPY_HEADER_BYTES + 6 + bits);
+    // Header, then a tuple (a 2-byte field count, a 4-byte length or -1 for null, the bytes), then
+    // a 2-byte trailer; with no tuple, just the trailer.
+    if (length < COPY_HEADER_BYTES + 6) return null;
+    const bytes = this.buffer.readInt32BE(COPY_HEADER_BYTES + 2);
+    if (bytes < 0) return null;
+    return this.buffer.subarray(COPY_HEADER_BYTES + 6, COPY_HEADER_BYTES + 6 + bytes);
   }
 }
