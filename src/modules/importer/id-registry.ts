@@ -257,7 +257,7 @@ export class IdRegistry {
     range: string,
     store: (page: number, filter: FilterPage) => Promise<unknown>,
   ): Promise<Buffer[]> {
-    const reader = new ByteaReader();
+    const reader = new ByteaReader(this.segmentIds * 16);
     const hashes = new IdHashes(this.segmentIds);
     const firstIds: Buffer[] = [];
     for (let after: string | null = null; ;) {
@@ -270,11 +270,9 @@ export class IdRegistry {
       );
       const count = ids ? ids.length / 16 : 0;
       if (!ids || count === 0) break;
+      hashes.fill(ids, count);
       const filter = new IdFilter(count);
-      for (let k = 0; k < count; k++) {
-        hashes.set(k, ids, k * 16);
-        filter.add(hashes, k);
-      }
+      for (let k = 0; k < count; k++) filter.add(hashes, k);
       // The page is the next ids in order, but string_agg promises no order inside it.
       const { first, last } = extremes(ids, count);
       const firstId = Buffer.from(ids.subarray(first, first + 16));
@@ -388,7 +386,12 @@ function groupBySegment(
  * one buffer reused from read to read. Null when the query selects no row or a null.
  */
 class ByteaReader {
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer;
+
+  /** `capacity`: the bytes expected, so that the buffer is not grown past them by doubling. */
+  constructor(capacity = 0) {
+    this.buffer = Buffer.alloc(capacity > 0 ? capacity + COPY_OVERHEAD_BYTES : 0);
+  }
 
   async read(client: pg.ClientBase, query: string): Promise<Buffer | null> {
     const stream = client.query(copyTo(`COPY (${query}) TO STDOUT (FORMAT binary)`));
@@ -405,9 +408,12 @@ class ByteaReader {
     await finished(stream);
     // Header, then a tuple (a 2-byte field count, a 4-byte length or -1 for null, the bytes), then
     // a 2-byte trailer; with no tuple, just the trailer.
-    if (length < COPY_HEADER_BYTES + 6) return null;
+    if (length < COPY_OVERHEAD_BYTES) return null;
     const bytes = this.buffer.readInt32BE(COPY_HEADER_BYTES + 2);
     if (bytes < 0) return null;
     return this.buffer.subarray(COPY_HEADER_BYTES + 6, COPY_HEADER_BYTES + 6 + bytes);
   }
 }
+
+/** What a binary COPY of one bytea adds to its bytes: header, field count, length, trailer. */
+const COPY_OVERHEAD_BYTES = COPY_HEADER_BYTES + 2 + 4 + 2;
