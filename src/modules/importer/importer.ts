@@ -156,6 +156,8 @@ export class Importer {
       }
       const outcomes = await this.importAll(files);
       if (this.bulk) {
+        // The load's filter (up to 64 MiB) is not needed to settle and seal: not kept through them.
+        this.staged = new UuidBloom();
         const settled = await settleBulkLoad(
           this.client,
           this.registry,
@@ -164,7 +166,6 @@ export class Importer {
           this.options.checkpoint,
         );
         this.bulk = false;
-        this.staged = new UuidBloom(); // the load's (up to 64 MiB), not kept through the seal
         await this.sealRegistryIfFull();
         for (const o of outcomes) {
           const delta = settled.get(o instanceof RunState ? o.id : (o.runId ?? -1));
