@@ -468,7 +468,7 @@ export async function forEachKnownId(
 
 /** Calls `visit` with the 16 bytes of each uuid a one-column query selects, in order (binary COPY out). */
 export async function forEachSelectedId(
-  client: pg.ClientBase,
+  client: pg.Client,
   query: string,
   visit: (bytes: Buffer, offset: number) => void,
 ): Promise<void> {
