@@ -268,8 +268,8 @@ export class IdRegistry {
            SELECT event_id FROM ${this.activeTable} ${where ? `WHERE ${where}` : ''}
            ORDER BY event_id LIMIT ${this.segmentIds}) page`,
       );
-      const count = ids ? ids.length / 16 : 0;
-      if (!ids || count === 0) break;
+      if (!ids || ids.length === 0) break;
+      const count = ids.length / 16;
       hashes.fill(ids, count);
       const filter = new IdFilter(count);
       for (let k = 0; k < count; k++) filter.add(hashes, k);
