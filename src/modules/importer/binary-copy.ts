@@ -24,9 +24,12 @@ export const UUID_OFFSET_IN_ROW = 6;
 /** The COPY trailer: a field count of -1. */
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
-/** The COPY header: signature, flags (4) and header extension length (4). */
-export const COPY_HEADER_BYTES = SIGNATURE.length + 8;
+/** The COPY header: signature, flags (4, zero) and header extension length (4, zero). */
+export const COPY_HEADER = Buffer.concat([
+  Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+  Buffer.alloc(8),
+]);
+export const COPY_HEADER_BYTES = COPY_HEADER.length;
 /** A row of one uuid column: field count (2), field length (4), the 16 bytes. */
 export const UUID_ROW_BYTES = 2 + 4 + 16;
 /** Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01. */
@@ -65,12 +68,8 @@ export class BinaryCopyEncoder {
   }
 
   header(): void {
-    this.ensure(19);
-    SIGNATURE.copy(this.buf, this.off);
-    this.off += SIGNATURE.length;
-    this.buf.writeInt32BE(0, this.off); // flags
-    this.buf.writeInt32BE(0, this.off + 4); // header extension length
-    this.off += 8;
+    this.ensure(COPY_HEADER_BYTES);
+    this.off += COPY_HEADER.copy(this.buf, this.off);
   }
 
   reset(): void {

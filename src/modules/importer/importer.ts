@@ -477,11 +477,12 @@ export class Importer {
     const buffer = batch.encoder.buffer;
     const idOffset = start + UUID_OFFSET_IN_ROW;
     if (this.bulk) return this.stageForBulkLoad(counts, start, end, facts, mask);
-    if (this.seenRecently(buffer, idOffset)) {
+    // The filter holds every id of the recent batches: an id it has never seen needs no lookup.
+    if (!this.staged.add(buffer, idOffset)) (this.recentIds[0] as UuidSet).add(buffer, idOffset);
+    else if (this.seenRecently(buffer, idOffset)) {
       counts.rowsDuplicate += 1;
       return false;
-    }
-    if (this.staged.add(buffer, idOffset)) batch.maybeStored.push(batch.rowStarts.length);
+    } else batch.maybeStored.push(batch.rowStarts.length);
     batch.rowStarts.push(start);
     batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;
@@ -597,9 +598,12 @@ export class Importer {
       const copied = this.copyBulkBatch(batch);
       this.open.rollups.add(batch.rows);
       await copied;
-    } else {
-      if (batch.rows.count > 0) await this.copyBatch(batch);
-      this.open.rollups.add(batch.rows); // after copyBatch marked stored duplicates
+    } else if (batch.rows.count > 0) {
+      await this.markStoredSuspects(batch);
+      // The rollups of the rows kept are computed while PostgreSQL copies them.
+      const copied = this.copyBatch(batch);
+      this.open.rollups.add(batch.rows);
+      await copied;
     }
     this.countStagedRows(batch);
     await repo.insertRejects(this.client, batch.rejects);
@@ -652,16 +656,8 @@ export class Importer {
     if (!this.bulk) await this.sealRegistryIfFull();
   }
 
-  /**
-   * Copies the batch into activities; its ids wait for the transaction's registry pass. Ids this
-   * importer may have copied before (Bloom filter), and every id once the registry has refused
-   * one, are looked up first and their rows dropped when stored.
-   */
+  /** Copies the batch's kept rows into activities; their ids wait for the registry pass. */
   private async copyBatch(batch: Batch): Promise<void> {
-    const suspects = this.expectStoredDuplicates
-      ? batch.rowStarts.map((_, i) => i)
-      : batch.maybeStored;
-    if (suspects.length > 0) await this.markStored(batch, suspects);
     const kept = batch.keptRows();
     await this.partitions.ensure(this.client, batch.keptMonths());
     await repo.copyActivities(this.client, batch.factsOf(kept), this.midstream);
@@ -706,6 +702,17 @@ export class Importer {
       await repo.copyActivities(this.client, batch.factsOf(kept), this.midstream);
     }
     if (batch.pendingCount > 0) await repo.copyIntoPending(this.client, batch.pending.finish());
+  }
+
+  /**
+   * Looks up the ids this importer may have copied before (Bloom filter), and every id once the
+   * registry has refused one, and marks the rows whose id is stored as duplicates.
+   */
+  private async markStoredSuspects(batch: Batch): Promise<void> {
+    const suspects = this.expectStoredDuplicates
+      ? batch.rowStarts.map((_, i) => i)
+      : batch.maybeStored;
+    if (suspects.length > 0) await this.markStored(batch, suspects);
   }
 
   /**
