@@ -594,17 +594,12 @@ export class Importer {
       this.open = new OpenTransaction();
     }
     if (this.bulk) {
-      // Every row of a bulk batch stays: its rollups are computed while PostgreSQL copies it.
-      const copied = this.copyBulkBatch(batch);
-      this.open.rollups.add(batch.rows);
-      await copied;
+      await this.copyBulkBatch(batch);
     } else if (batch.rows.count > 0) {
       await this.markStoredSuspects(batch);
-      // The rollups of the rows kept are computed while PostgreSQL copies them.
-      const copied = this.copyBatch(batch);
-      this.open.rollups.add(batch.rows);
-      await copied;
+      await this.copyBatch(batch);
     }
+    this.open.rollups.add(batch.rows); // the rows marked duplicate left out
     this.countStagedRows(batch);
     await repo.insertRejects(this.client, batch.rejects);
     this.open.add(batch);
