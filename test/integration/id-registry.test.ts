@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { extremes, IdRegistry } from '../../src/modules/importer/id-registry.js';
+import { UnregisteredIds } from '../../src/modules/importer/import-state.js';
 import { uuidText } from '../../src/modules/importer/uuid-set.js';
 import { createTestDatabase } from '../helpers.js';
 
@@ -39,13 +40,19 @@ describe('the id registry, sealed into generations whose filters are cut into se
     await db?.drop();
   });
 
-  /** Stores `ids` in the newest generation, as an import's pass would, then seals if full. */
-  async function register(registry: IdRegistry, ids: Buffer): Promise<void> {
-    await client.query(`INSERT INTO ${registry.activeTable} (event_id) SELECT unnest($1::uuid[])`, [
-      textsOf(ids),
-    ]);
-    registry.registered(ids.length / 16);
+  /** Enters `ids` into the newest generation, as an import's pass does, then seals if full. */
+  async function register(registry: IdRegistry, ids: Buffer): Promise<boolean> {
+    const waiting = new UnregisteredIds();
+    const offsets = Array.from({ length: ids.length / 16 }, (_, k) => k * 16);
+    waiting.addSortedRun(
+      ids,
+      offsets.sort((a, b) => ids.readUInt32BE(a) - ids.readUInt32BE(b)),
+    );
+    await client.query('BEGIN');
+    const entered = await registry.register(client, waiting, true);
+    await client.query(entered ? 'COMMIT' : 'ROLLBACK');
     await registry.sealIfFull(client);
+    return entered;
   }
 
   it('when ids (a run of them sharing their first 32 bits, across segment boundaries) are sealed, then screening flags every one of them, and few others, also once the registry is read again', async () => {
@@ -55,8 +62,8 @@ describe('the id registry, sealed into generations whose filters are cut into se
     // which segment an id is in.
     const first = packedIds(1500, 'first', 250);
     const second = packedIds(1500, 'second', 250);
-    await register(registry, first);
-    await register(registry, second);
+    expect(await register(registry, first)).toBe(true);
+    expect(await register(registry, second)).toBe(true);
     const segments = await client.query<{ generation: number; n: number; ids: number }>(
       `SELECT generation, count(*)::int AS n, sum(ids)::int AS ids,
               bool_and(segment = place - 1) AS "inOrder"
@@ -78,6 +85,21 @@ describe('the id registry, sealed into generations whose filters are cut into se
       const freshFlagged = textsOf(fresh).filter((id) => flagged.has(id));
       expect(freshFlagged.length).toBeLessThan(10);
     }
+  });
+
+  it('when a pass holds one id stored in a sealed generation or in the newest, then it is refused whole, and a pass of new ids is not', async () => {
+    const registry = await IdRegistry.open(client, pool, 1500, 100); // the first test's store
+    const sealedId = packedIds(1500, 'first', 250).subarray(700 * 16, 701 * 16);
+    const newest = packedIds(10, 'newest');
+    const more = packedIds(100, 'more');
+    expect(await register(registry, newest)).toBe(true);
+    expect(await register(registry, Buffer.concat([more, sealedId]))).toBe(false);
+    expect(await register(registry, Buffer.concat([more, newest.subarray(0, 16)]))).toBe(false);
+    expect(await register(registry, more)).toBe(true);
+    const stored = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${registry.activeTable}`,
+    );
+    expect(stored.rows[0]?.n).toBe(110);
   });
 
   it('when a page of ids comes in any order, then its first and last ids in order are found', () => {

@@ -3,6 +3,8 @@ import { finished } from 'node:stream/promises';
 import { to as copyTo } from 'pg-copy-streams';
 import { COPY_HEADER_BYTES } from './binary-copy.js';
 import { IdFilter, IdHashes } from './id-filter.js';
+import type { UnregisteredIds } from './import-state.js';
+import { findStoredIds, registerIds } from './importer.repository.js';
 import { uuidText } from './uuid-set.js';
 
 /**
@@ -99,7 +101,7 @@ export class IdRegistry {
    * Which of `count` packed ids a sealed generation may hold: its filter flags them. These are
    * the only ones to look up; the others are in no sealed generation.
    */
-  async screen(client: pg.Client, ids: Buffer, count: number): Promise<string[]> {
+  async screen(connection: pg.ClientBase, ids: Buffer, count: number): Promise<string[]> {
     if (count === 0 || this.sealed.every((g) => g.segments === 0)) return [];
     const hashes = IdHashes.of(ids, count);
     const flagged = new Uint8Array(count);
@@ -111,7 +113,7 @@ export class IdRegistry {
         const to = ends[segment] as number;
         if (to === from) continue;
         const bits = await reader.read(
-          client,
+          connection,
           `SELECT bits FROM event_id_filters
            WHERE generation = ${generation.generation} AND segment = ${segment}`,
         );
@@ -131,9 +133,32 @@ export class IdRegistry {
     return maybe;
   }
 
-  /** `count` ids entered the newest generation (in a transaction that may still roll back). */
-  registered(count: number): void {
-    this.activeIds += count;
+  /**
+   * Enters a transaction's new ids into the newest generation, in one sorted pass. False when one
+   * is stored already: the newest generation's key refuses it, or (with `screen`) a sealed
+   * generation's filter flags it and a lookup finds it. Sealed generations are committed, so a
+   * pooled connection screens them while `client` copies the ids.
+   */
+  async register(client: pg.Client, ids: UnregisteredIds, screen: boolean): Promise<boolean> {
+    const [stored, entered] = await allSettledOrFirstFailure([
+      screen ? this.holdsAnyOf(ids.packed(), ids.count) : Promise.resolve(false),
+      registerIds(client, this.activeTable, ids.sortedChunks()),
+    ]);
+    if (stored || !entered) return false;
+    this.activeIds += ids.count;
+    return true;
+  }
+
+  /** Whether a sealed generation holds one of `count` packed ids, on a pooled connection. */
+  private async holdsAnyOf(ids: Buffer, count: number): Promise<boolean> {
+    if (count === 0 || this.sealed.every((g) => g.segments === 0)) return false;
+    const connection = await this.pool.connect();
+    try {
+      const maybe = await this.screen(connection, ids, count);
+      return maybe.length > 0 && (await findStoredIds(connection, maybe.sort())).length > 0;
+    } finally {
+      connection.release();
+    }
   }
 
   /** Once the newest generation is full, seals it and begins the next, in one transaction. */
@@ -313,8 +338,8 @@ export function extremes(ids: Buffer, count: number): { first: number; last: num
 }
 
 /**
- * Waits for both reads to end, so that neither stores a segment after the caller rolls back, then
- * throws the first failure.
+ * Waits for both to end, so that neither writes after the caller rolls back, then throws the first
+ * failure.
  */
 async function allSettledOrFirstFailure<A, B>(reads: [Promise<A>, Promise<B>]): Promise<[A, B]> {
   const [a, b] = await Promise.allSettled(reads);

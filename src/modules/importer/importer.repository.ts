@@ -149,7 +149,7 @@ export async function copyActivities(
  * Which of these event ids are already stored: one index probe per id (a join on unnest; `= ANY`
  * of a large array made PostgreSQL scan the whole table instead).
  */
-export async function findStoredIds(client: pg.Client, ids: string[]): Promise<string[]> {
+export async function findStoredIds(client: pg.ClientBase, ids: string[]): Promise<string[]> {
   const result = await client.query<{ id: string }>(
     `SELECT a.event_id::text AS id FROM unnest($1::uuid[]) AS u(id) JOIN event_ids a ON a.event_id = u.id`,
     [ids],

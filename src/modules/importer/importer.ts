@@ -662,21 +662,14 @@ export class Importer {
 
   /**
    * The open transaction's new ids into the registry's newest generation, in one sorted pass,
-   * after the sealed generations' filters have screened them (the few flagged are looked up).
-   * After a refusal every id is looked up before its copy, so the screening is skipped.
+   * while the sealed generations' filters screen them (the few flagged are looked up). After a
+   * refusal every id is looked up before its copy, so the screening is skipped.
    */
   private async registerIds(): Promise<void> {
-    const { count } = this.unregistered;
-    if (count === 0) return;
-    if (!this.expectStoredDuplicates) {
-      const maybe = await this.registry.screen(this.client, this.unregistered.packed(), count);
-      if (maybe.length > 0 && (await repo.findStoredIds(this.client, maybe.sort())).length > 0)
-        throw new RegistryRefusedId();
-    }
-    const table = this.registry.activeTable;
-    if (!(await repo.registerIds(this.client, table, this.unregistered.sortedChunks())))
+    if (this.unregistered.count === 0) return;
+    const screen = !this.expectStoredDuplicates;
+    if (!(await this.registry.register(this.client, this.unregistered, screen)))
       throw new RegistryRefusedId();
-    this.registry.registered(count);
     this.unregistered.clear();
   }
 
