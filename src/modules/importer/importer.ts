@@ -79,7 +79,8 @@ export class Importer {
    * recent rows in memory, so the database rarely has to refuse one (which costs a second COPY).
    */
   private readonly recentIds: UuidSet[];
-  private staged = new UuidBloom();
+  /** Every id admitted while files are read (importFiles sizes it); null once they all are. */
+  private staged: UuidBloom | null = null;
   private readonly known = new KnownPresence();
   private readonly unregistered = new UnregisteredIds();
   private registry!: IdRegistry;
@@ -150,14 +151,14 @@ export class Importer {
         bytesTotal: sizes.reduce((a, b) => a + b, 0),
       };
       this.bulk = await shouldBulkLoad(this.client, this.pool, files, sizes, this.options.bulkLoad);
-      if (this.bulk) {
-        this.staged = new UuidBloom(await expectedIds(this.client, sizes));
-        await startBulkLoad(this.client, this.staged);
-      }
+      this.staged = new UuidBloom(this.bulk ? await expectedIds(this.client, sizes) : 0);
+      if (this.bulk) await startBulkLoad(this.client, this.staged);
       const outcomes = await this.importAll(files);
+      // Neither the filter (up to 64 MiB) nor the parser thread is needed to settle and seal.
+      this.staged = null;
+      await this.parser?.close();
+      this.parser = null;
       if (this.bulk) {
-        // The load's filter (up to 64 MiB) is not needed to settle and seal: not kept through them.
-        this.staged = new UuidBloom();
         const settled = await settleBulkLoad(
           this.client,
           this.registry,
@@ -478,7 +479,7 @@ export class Importer {
     const idOffset = start + UUID_OFFSET_IN_ROW;
     if (this.bulk) return this.stageForBulkLoad(counts, start, end, facts, mask);
     // The filter holds every id of the recent batches: an id it has never seen needs no lookup.
-    if (!this.staged.add(buffer, idOffset)) (this.recentIds[0] as UuidSet).add(buffer, idOffset);
+    if (!this.filter.add(buffer, idOffset)) (this.recentIds[0] as UuidSet).add(buffer, idOffset);
     else if (this.seenRecently(buffer, idOffset)) {
       counts.rowsDuplicate += 1;
       return false;
@@ -504,7 +505,7 @@ export class Importer {
     const batch = this.batch;
     const buffer = batch.encoder.buffer;
     const idOffset = start + UUID_OFFSET_IN_ROW;
-    if (this.staged.add(buffer, idOffset)) {
+    if (this.filter.add(buffer, idOffset)) {
       // A repeat of a row of the last few batches is a duplicate for sure, whatever that row
       // turns out to be: only the others need the merged registry.
       if (this.seenRecently(buffer, idOffset)) {
@@ -520,6 +521,11 @@ export class Importer {
     batch.rowStarts.push(start);
     batch.rows.add(facts, mask, batch.slices.length - 1);
     return true;
+  }
+
+  private get filter(): UuidBloom {
+    if (!this.staged) throw new Error('no file is being read: the import filter is gone');
+    return this.staged;
   }
 
   /** True when the id is in a recent batch; otherwise records it in the open batch's set. */
