@@ -154,10 +154,7 @@ export class Importer {
       this.staged = new UuidBloom(this.bulk ? await expectedIds(this.client, sizes) : 0);
       if (this.bulk) await startBulkLoad(this.client, this.staged);
       const outcomes = await this.importAll(files);
-      // Neither the filter (up to 64 MiB) nor the parser thread is needed to settle and seal.
-      this.staged = null;
-      await this.parser?.close();
-      this.parser = null;
+      this.staged = null; // up to 64 MiB, not needed to settle and seal
       if (this.bulk) {
         const settled = await settleBulkLoad(
           this.client,
@@ -216,6 +213,10 @@ export class Importer {
           await this.streamRun(file, one);
           outcomes.push(one.run);
         }
+        // Every file is read: the parser thread is not kept through the last commit (a refusal
+        // there starts a new one).
+        await this.parser?.close();
+        this.parser = null;
         await this.sealBatch(true);
         await this.lastWrite();
         return outcomes;
