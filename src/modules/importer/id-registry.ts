@@ -102,7 +102,7 @@ export class IdRegistry {
    * the only ones to look up; the others are in no sealed generation.
    */
   async screen(connection: pg.ClientBase, ids: Buffer, count: number): Promise<string[]> {
-    if (count === 0 || this.sealed.every((g) => g.segments === 0)) return [];
+    if (count === 0 || !this.anySealedIds) return [];
     const hashes = IdHashes.of(ids, count);
     const flagged = new Uint8Array(count);
     const reader = new ByteaReader();
@@ -151,7 +151,7 @@ export class IdRegistry {
 
   /** Whether a sealed generation holds one of `count` packed ids, on a pooled connection. */
   private async holdsAnyOf(ids: Buffer, count: number): Promise<boolean> {
-    if (count === 0 || this.sealed.every((g) => g.segments === 0)) return false;
+    if (count === 0 || !this.anySealedIds) return false; // no connection taken for nothing
     const connection = await this.pool.connect();
     try {
       const maybe = await this.screen(connection, ids, count);
@@ -159,6 +159,11 @@ export class IdRegistry {
     } finally {
       connection.release();
     }
+  }
+
+  /** Whether a sealed generation holds ids (one sealed empty has no filter). */
+  private get anySealedIds(): boolean {
+    return this.sealed.some((g) => g.segments > 0);
   }
 
   /** Once the newest generation is full, seals it and begins the next, in one transaction. */

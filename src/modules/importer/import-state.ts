@@ -10,7 +10,7 @@ import {
 import { BatchRows, MERCHANT_NUMBERS, RollupDeltaBuilder, splitPair } from './batch-rollups.js';
 import type * as repo from './importer.repository.js';
 import { WARNING_KINDS, type ColumnMap, type WarningKind } from './row-rules.js';
-import { uuidText } from './uuid-set.js';
+import { uuidText, viewOf } from './uuid-set.js';
 
 /**
  * The importer's state in memory (importer.ts): the runs of the files being imported, the batch
@@ -23,10 +23,6 @@ const MAX_PENDING_REJECT_BYTES = 8 << 20;
  * 53 exact bits of a float64, so a batch holds fewer than 2^21 rows.
  */
 const ROW_INDEX_SPAN = 2 ** 21;
-
-function viewOf(bytes: Buffer): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-}
 
 /** 16 bytes as four words: a Buffer.copy call costs several times more for so few. */
 function copyId(from: DataView, at: number, to: DataView, toAt: number): void {
@@ -227,7 +223,7 @@ export class OpenTransaction {
  */
 export class UnregisteredIds {
   private bytes = Buffer.alloc(0);
-  private view = new DataView(this.bytes.buffer, this.bytes.byteOffset, 0);
+  private view = viewOf(this.bytes);
   /** Where each sorted run ends, in ids. */
   private runEnds: number[] = [];
   private static readonly CHUNK_IDS = 8192;
@@ -240,7 +236,7 @@ export class UnregisteredIds {
       const grown = Buffer.allocUnsafe(Math.max((this.count + n) * 16, this.bytes.length * 2));
       this.bytes.copy(grown, 0, 0, this.count * 16);
       this.bytes = grown;
-      this.view = new DataView(grown.buffer, grown.byteOffset, grown.length);
+      this.view = viewOf(grown);
     }
     const from = viewOf(source);
     for (let k = 0; k < n; k++)

@@ -1,3 +1,8 @@
+/** A DataView of a Buffer's bytes, to read and write its 32-bit words. */
+export function viewOf(bytes: Buffer): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
 /**
  * Reads ids' 32-bit words through a DataView of the buffer they are in, kept while ids keep coming
  * from the same buffer (a batch's all do): making a view costs more than the four reads, and
@@ -10,7 +15,7 @@ class IdWords {
   of(bytes: Buffer): DataView {
     if (bytes !== this.bytes) {
       this.bytes = bytes;
-      this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+      this.view = viewOf(bytes);
     }
     return this.view;
   }
